@@ -1,0 +1,22 @@
+# syntax=docker/dockerfile:1
+# Build stage: compile TypeScript to dist/ with the full dev toolchain.
+FROM node:24-slim AS build
+WORKDIR /src
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY tsconfig.json tsconfig.build.json ./
+COPY src ./src
+RUN npm run build && npm prune --omit=dev
+
+# Runtime stage: only the compiled CLI and production dependencies, as an unprivileged user.
+FROM node:24-slim
+ENV NODE_ENV=production
+WORKDIR /app
+COPY --from=build /src/package.json ./package.json
+COPY --from=build /src/node_modules ./node_modules
+COPY --from=build /src/dist ./dist
+USER node
+# The kubelet API (logs, exec, attach, port-forward, metrics) that the host API server calls.
+EXPOSE 10250
+ENTRYPOINT ["node", "dist/main.js"]
+CMD ["run", "--config", "/etc/spillway/config.yaml"]

@@ -1,0 +1,184 @@
+// Readiness checks and first-start setup of a local cluster: kwok's CRDs, the kubelet-client RBAC a
+// kubeadm cluster would have, and the simulated nodes of the cluster's shape.
+
+import { request as httpRequest } from 'node:http';
+import { type RequestOptions, request } from 'node:https';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { CoreV1Api, KubeConfig, RbacAuthorizationV1Api, type V1Node } from '@kubernetes/client-node';
+import type { Binaries } from './binaries.ts';
+import { SIMULATED_NODE_ANNOTATION, SIMULATED_NODE_ANNOTATION_VALUE } from './components.ts';
+import { kubectl } from './kubectl.ts';
+import type { ClusterShape, SimulatedNode } from './shapes.ts';
+
+type FailureProbe = () => void;
+
+async function poll(what: string, timeoutMs: number, probe: FailureProbe, check: () => Promise<boolean>) {
+  const deadline = Date.now() + timeoutMs;
+  let lastError: unknown;
+  while (Date.now() < deadline) {
+    probe();
+    try {
+      if (await check()) return;
+    } catch (error) {
+      lastError = error;
+    }
+    await sleep(200);
+  }
+  throw new Error(`timed out after ${timeoutMs / 1000}s waiting for ${what}`, { cause: lastError });
+}
+
+export function waitForEtcd(port: number, probe: FailureProbe): Promise<void> {
+  return poll(
+    'etcd /health',
+    60_000,
+    probe,
+    () =>
+      new Promise((resolve, reject) => {
+        const req = httpRequest({ host: '127.0.0.1', port, path: '/health', timeout: 2000 }, (res) => {
+          let body = '';
+          res.on('data', (chunk) => (body += chunk));
+          res.on('end', () => resolve(res.statusCode === 200 && body.includes('"health":"true"')));
+        });
+        req.on('error', reject);
+        req.on('timeout', () => req.destroy(new Error('timeout')));
+        req.end();
+      }),
+  );
+}
+
+/** GET a path on the API server with the kubeconfig's credentials; resolves with status and body. */
+export async function apiGet(kubeconfig: string, path: string): Promise<{ status: number; body: string }> {
+  const kc = new KubeConfig();
+  kc.loadFromFile(kubeconfig);
+  const url = new URL(path, kc.getCurrentCluster()?.server);
+  const options: RequestOptions = { timeout: 5000 };
+  await kc.applyToHTTPSOptions(options);
+  return new Promise((resolve, reject) => {
+    const req = request(url, options, (res) => {
+      let body = '';
+      res.on('data', (chunk) => (body += chunk));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on('error', reject);
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+    req.end();
+  });
+}
+
+export function waitForApiserver(kubeconfig: string, probe: FailureProbe): Promise<void> {
+  return poll(
+    'kube-apiserver /readyz',
+    120_000,
+    probe,
+    async () => (await apiGet(kubeconfig, '/readyz')).status === 200,
+  );
+}
+
+function simulatedNode(node: SimulatedNode): V1Node {
+  const resources: Record<string, string> = {
+    cpu: node.cpu,
+    memory: node.memory,
+    pods: node.pods,
+    ...(node.ephemeralStorage ? { 'ephemeral-storage': node.ephemeralStorage } : {}),
+    ...node.extendedResources,
+  };
+  return {
+    apiVersion: 'v1',
+    kind: 'Node',
+    metadata: {
+      name: node.name,
+      annotations: {
+        [SIMULATED_NODE_ANNOTATION]: SIMULATED_NODE_ANNOTATION_VALUE,
+        'node.alpha.kubernetes.io/ttl': '0',
+      },
+      labels: {
+        'kubernetes.io/hostname': node.name,
+        'kubernetes.io/os': 'linux',
+        'kubernetes.io/arch': 'amd64',
+        type: 'kwok',
+        ...node.labels,
+      },
+    },
+    spec: {},
+    status: {
+      capacity: resources,
+      allocatable: resources,
+      // The API server reaches the simulated kubelet (kwok) at this address; loopback only.
+      addresses: [
+        { type: 'InternalIP', address: '127.0.0.1' },
+        { type: 'Hostname', address: node.name },
+      ],
+      nodeInfo: {
+        architecture: 'amd64',
+        operatingSystem: 'linux',
+        bootID: '',
+        containerRuntimeVersion: '',
+        kernelVersion: '',
+        kubeProxyVersion: '',
+        kubeletVersion: '',
+        machineID: '',
+        osImage: '',
+        systemUUID: '',
+      },
+    },
+  };
+}
+
+/** Creates a simulated node that kwok will run (capacity and addresses are kept from creation). */
+export async function createSimulatedNode(kubeconfig: string, node: SimulatedNode): Promise<void> {
+  const kc = new KubeConfig();
+  kc.loadFromFile(kubeconfig);
+  await kc.makeApiClient(CoreV1Api).createNode({ body: simulatedNode(node) });
+}
+
+export async function bootstrapCluster(
+  kubeconfig: string,
+  binaries: Binaries,
+  shape: ClusterShape,
+): Promise<void> {
+  await kubectl(binaries.kubectl, kubeconfig, ['apply', '--server-side', '-f', binaries.kwokCrds]);
+  await kubectl(binaries.kubectl, kubeconfig, [
+    'wait',
+    '--for=condition=Established',
+    'crd',
+    '--all',
+    '--timeout=60s',
+  ]);
+  const kc = new KubeConfig();
+  kc.loadFromFile(kubeconfig);
+  // kubeadm grants the API server's kubelet-client identity the kubelet API; do the same.
+  await kc.makeApiClient(RbacAuthorizationV1Api).createClusterRoleBinding({
+    body: {
+      metadata: { name: 'kube-apiserver-kubelet-client' },
+      roleRef: {
+        apiGroup: 'rbac.authorization.k8s.io',
+        kind: 'ClusterRole',
+        name: 'system:kubelet-api-admin',
+      },
+      subjects: [
+        { apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: 'kube-apiserver-kubelet-client' },
+      ],
+    },
+  });
+  for (const node of shape.nodes) await createSimulatedNode(kubeconfig, node);
+}
+
+/** Waits until kwok reports every simulated node Ready and the default ServiceAccount exists. */
+export function waitForNodesReady(
+  kubeconfig: string,
+  shape: ClusterShape,
+  probe: FailureProbe,
+): Promise<void> {
+  const kc = new KubeConfig();
+  kc.loadFromFile(kubeconfig);
+  const core = kc.makeApiClient(CoreV1Api);
+  return poll('simulated nodes Ready and the default ServiceAccount', 120_000, probe, async () => {
+    const nodes = await core.listNode({ labelSelector: 'type=kwok' });
+    const ready = nodes.items.filter((n) =>
+      n.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'),
+    ).length;
+    if (ready < shape.nodes.length) return false;
+    await core.readNamespacedServiceAccount({ name: 'default', namespace: 'default' });
+    return true;
+  });
+}

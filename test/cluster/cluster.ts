@@ -1,0 +1,203 @@
+// One local Kubernetes cluster made of real processes: etcd, kube-apiserver, kube-controller-manager,
+// kube-scheduler and kwok, all on 127.0.0.1 and free ports. Its directory keeps the PKI, etcd data,
+// logs, a state file and the admin kubeconfig, so it can be stopped and started again with its data,
+// and found again by another process (`npm run clusters -- stop remote`).
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { type Binaries, ensureBinaries } from './binaries.ts';
+import { bootstrapCluster, waitForApiserver, waitForEtcd, waitForNodesReady } from './bootstrap.ts';
+import { adminKubeconfig, ensureClusterPki } from './cluster-pki.ts';
+import { type ClusterPorts, type ComponentName, componentSpecs } from './components.ts';
+import { isAlive } from './lock.ts';
+import { freePorts } from './ports.ts';
+import { type ProcessMode, startProcess, stopProcess } from './processes.ts';
+import type { ClusterShape } from './shapes.ts';
+
+interface ClusterState {
+  readonly shape: ClusterShape;
+  readonly ports: ClusterPorts;
+  readonly podCidr: string;
+  pids: Partial<Record<ComponentName, number>>;
+  bootstrapped: boolean;
+}
+
+export interface ComponentStatus {
+  readonly name: ComponentName;
+  readonly pid: number | undefined;
+  readonly running: boolean;
+}
+
+/** Pod IP ranges kwok assigns; each cluster gets its own so delegate and host pod IPs differ visibly. */
+let podCidrCounter = 0;
+function nextPodCidr(): string {
+  return `10.${(244 + podCidrCounter++) % 255}.0.1/16`;
+}
+
+export class LocalCluster {
+  readonly dir: string;
+  private readonly state: ClusterState;
+  private readonly binaries: Binaries;
+
+  private constructor(dir: string, state: ClusterState, binaries: Binaries) {
+    this.dir = dir;
+    this.state = state;
+    this.binaries = binaries;
+  }
+
+  get name(): string {
+    return this.state.shape.name;
+  }
+  get shape(): ClusterShape {
+    return this.state.shape;
+  }
+  get ports(): ClusterPorts {
+    return this.state.ports;
+  }
+  get kubeconfigPath(): string {
+    return join(this.dir, 'kubeconfig');
+  }
+  get server(): string {
+    return `https://127.0.0.1:${this.state.ports.apiserver}`;
+  }
+  get logDir(): string {
+    return join(this.dir, 'logs');
+  }
+  get caCertPath(): string {
+    return join(this.dir, 'pki', 'ca.crt');
+  }
+  get caKeyPath(): string {
+    return join(this.dir, 'pki', 'ca.key');
+  }
+
+  /** Prepares a new cluster directory (wiping any old one); call {@link start} to run it. */
+  static async create(dir: string, shape: ClusterShape, binaries?: Binaries): Promise<LocalCluster> {
+    const existing = existsSync(join(dir, 'state.json')) ? await LocalCluster.load(dir, binaries) : undefined;
+    await existing?.destroy();
+    await mkdir(join(dir, 'logs'), { recursive: true });
+    const [etcdClient, etcdPeer, apiserver, kwok] = (await freePorts(4)) as [number, number, number, number];
+    const state: ClusterState = {
+      shape,
+      ports: { etcdClient, etcdPeer, apiserver, kwok },
+      podCidr: nextPodCidr(),
+      pids: {},
+      bootstrapped: false,
+    };
+    const cluster = new LocalCluster(dir, state, binaries ?? (await ensureBinaries()));
+    await cluster.saveState();
+    return cluster;
+  }
+
+  /** Finds a cluster another process created, from its state file. */
+  static async load(dir: string, binaries?: Binaries): Promise<LocalCluster> {
+    const state = JSON.parse(await readFile(join(dir, 'state.json'), 'utf8')) as ClusterState;
+    return new LocalCluster(dir, state, binaries ?? (await ensureBinaries()));
+  }
+
+  private async saveState(): Promise<void> {
+    await writeFile(join(this.dir, 'state.json'), `${JSON.stringify(this.state, null, 2)}\n`);
+  }
+
+  /** Starts every component (again, after {@link stop}) and waits until the cluster serves and its nodes are Ready. */
+  async start(mode: ProcessMode = 'attached'): Promise<void> {
+    if (this.components().some((c) => c.running)) await this.stop();
+    const pki = await ensureClusterPki(join(this.dir, 'pki'), this.name);
+    await writeFile(this.kubeconfigPath, await adminKubeconfig(pki, this.name, this.server), { mode: 0o600 });
+    const specs = componentSpecs({
+      clusterName: this.name,
+      dir: this.dir,
+      ports: this.state.ports,
+      pki,
+      binaries: this.binaries,
+      kubeconfig: this.kubeconfigPath,
+      verifyKubeletCertificates: this.state.shape.verifyKubeletCertificates ?? false,
+      podCidr: this.state.podCidr,
+    });
+    const launch = async (name: ComponentName) => {
+      const spec = specs.find((s) => s.name === name);
+      if (!spec) throw new Error(`no component ${name}`);
+      const { pid } = startProcess({
+        harness: this.binaries.k8s,
+        binary: spec.binary,
+        args: spec.args,
+        logFile: join(this.logDir, `${name}.log`),
+        mode,
+      });
+      this.state.pids[name] = pid;
+      await this.saveState();
+    };
+    try {
+      await launch('etcd');
+      await waitForEtcd(this.state.ports.etcdClient, this.failureProbe('etcd'));
+      await launch('kube-apiserver');
+      await waitForApiserver(this.kubeconfigPath, this.failureProbe('kube-apiserver'));
+      if (!this.state.bootstrapped) {
+        await bootstrapCluster(this.kubeconfigPath, this.binaries, this.state.shape);
+      }
+      await launch('kube-controller-manager');
+      await launch('kube-scheduler');
+      await launch('kwok');
+      await waitForNodesReady(this.kubeconfigPath, this.state.shape, this.failureProbe('kwok'));
+      this.state.bootstrapped = true;
+      await this.saveState();
+    } catch (cause) {
+      await this.stop();
+      throw new Error(`starting cluster ${this.name} failed (logs in ${this.logDir})`, { cause });
+    }
+  }
+
+  /** A check the readiness waits call so a component that crashed fails fast, naming its log. */
+  private failureProbe(name: ComponentName): () => void {
+    return () => {
+      for (const [component, pid] of Object.entries(this.state.pids)) {
+        if (pid !== undefined && !isAlive(pid)) {
+          throw new Error(
+            `${component} exited; see ${join(this.logDir, `${component}.log`)} (waiting for ${name})`,
+          );
+        }
+      }
+    };
+  }
+
+  /** Stops every process and keeps the data: {@link start} brings the same cluster back. */
+  async stop(): Promise<void> {
+    // Clients first, the store last, as a real control plane shuts down.
+    const order: ComponentName[] = [
+      'kwok',
+      'kube-scheduler',
+      'kube-controller-manager',
+      'kube-apiserver',
+      'etcd',
+    ];
+    for (const name of order) {
+      const pid = this.state.pids[name];
+      if (pid !== undefined) await stopProcess(pid);
+      delete this.state.pids[name];
+    }
+    if (existsSync(this.dir)) await this.saveState();
+  }
+
+  /** Stops the cluster and removes its directory. */
+  async destroy(): Promise<void> {
+    await this.stop();
+    await rm(this.dir, { recursive: true, force: true });
+  }
+
+  components(): ComponentStatus[] {
+    const names: ComponentName[] = [
+      'etcd',
+      'kube-apiserver',
+      'kube-controller-manager',
+      'kube-scheduler',
+      'kwok',
+    ];
+    return names.map((name) => {
+      const pid = this.state.pids[name];
+      return { name, pid, running: pid !== undefined && isAlive(pid) };
+    });
+  }
+
+  isRunning(): boolean {
+    return this.components().every((c) => c.running);
+  }
+}
