@@ -88,7 +88,7 @@ export async function ensureBinaries(report: ProgressReporter = defaultReporter)
   try {
     if (existsSync(stamp)) return binaries; // another process built it while we waited
     report(`spillway: building Kubernetes ${KUBERNETES_VERSION} and kwok ${KWOK_VERSION} into ${dir}`);
-    report('spillway: a cold build takes 15-30 minutes on 2 cores; later runs reuse it');
+    report('spillway: a cold build takes about 6 minutes on 2 cores; later runs reuse it');
     const started = Date.now();
     await buildHarness(binaries, report);
     await installKwok(binaries, report);
@@ -113,6 +113,7 @@ function goEnv(): NodeJS.ProcessEnv {
 }
 
 async function buildHarness(binaries: Binaries, report: ProgressReporter): Promise<void> {
+  report('spillway: resolving the Kubernetes Go modules (a cold machine downloads about 850 MB first)');
   const { stdout } = await execFileAsync('go', ['list', '-deps', './cmd/k8s'], {
     cwd: harnessDir,
     env: goEnv(),

@@ -1,0 +1,198 @@
+// A keyed, de-duplicating, rate-limited work queue, as client-go's workqueue: handlers only add keys;
+// workers take them and re-read state. A key is never processed by two workers at once; a key added
+// while it is being processed runs again afterwards; failures back off exponentially per key.
+import type { Logger } from 'pino';
+import { isTerminal, messageOf, retryAfterSecondsOf } from '../kube/errors.ts';
+
+export interface ReconcileResult {
+  /** Process the key again after this many milliseconds (a level-based "check back later"). */
+  readonly requeueAfter?: number;
+}
+
+export type Reconciler = (key: string) => Promise<ReconcileResult | undefined>;
+
+export interface WorkQueueOptions {
+  readonly name: string;
+  readonly workers: number;
+  readonly reconcile: Reconciler;
+  readonly logger: Logger;
+  /** First retry delay after a failure; doubles per consecutive failure of the same key. */
+  readonly baseBackoffMs?: number;
+  readonly maxBackoffMs?: number;
+}
+
+export class WorkQueue {
+  readonly name: string;
+  private readonly workers: number;
+  private readonly reconcile: Reconciler;
+  private readonly logger: Logger;
+  private readonly baseBackoffMs: number;
+  private readonly maxBackoffMs: number;
+
+  /** Insertion-ordered: the first key is the next to run. */
+  private readonly queued = new Set<string>();
+  private readonly processing = new Set<string>();
+  /** Keys added while they were being processed; they run again when that finishes. */
+  private readonly dirty = new Set<string>();
+  private readonly delayed = new Map<string, { at: number; timer: NodeJS.Timeout }>();
+  private readonly failures = new Map<string, number>();
+  private wakeUp: (() => void) | undefined;
+  private shuttingDown = false;
+  private running: Promise<void>[] = [];
+
+  constructor(options: WorkQueueOptions) {
+    if (!options.name) throw new Error('work queue: missing name');
+    if (!(options.workers >= 1)) throw new Error(`work queue ${options.name}: workers must be at least 1`);
+    this.name = options.name;
+    this.workers = options.workers;
+    this.reconcile = options.reconcile;
+    this.logger = options.logger;
+    this.baseBackoffMs = options.baseBackoffMs ?? 200;
+    this.maxBackoffMs = options.maxBackoffMs ?? 60_000;
+  }
+
+  /** Number of keys waiting (not counting delayed ones or those being processed). */
+  get length(): number {
+    return this.queued.size;
+  }
+
+  get inFlight(): number {
+    return this.processing.size;
+  }
+
+  get delayedCount(): number {
+    return this.delayed.size;
+  }
+
+  add(key: string): void {
+    if (this.shuttingDown) return;
+    const pending = this.delayed.get(key);
+    if (pending) {
+      clearTimeout(pending.timer);
+      this.delayed.delete(key);
+    }
+    if (this.processing.has(key)) {
+      this.dirty.add(key);
+      return;
+    }
+    if (this.queued.has(key)) return;
+    this.queued.add(key);
+    this.wakeUp?.();
+  }
+
+  /** Adds the key after a delay; an earlier pending delay for the same key wins. */
+  addAfter(key: string, delayMs: number): void {
+    if (this.shuttingDown) return;
+    if (delayMs <= 0) {
+      this.add(key);
+      return;
+    }
+    const at = Date.now() + delayMs;
+    const pending = this.delayed.get(key);
+    if (pending && pending.at <= at) return;
+    if (pending) clearTimeout(pending.timer);
+    const timer = setTimeout(() => {
+      this.delayed.delete(key);
+      this.add(key);
+    }, delayMs);
+    timer.unref();
+    this.delayed.set(key, { at, timer });
+  }
+
+  /** Re-adds a failed key after its per-key exponential backoff (or the server's Retry-After). */
+  addRateLimited(key: string, error?: unknown): number {
+    const attempts = (this.failures.get(key) ?? 0) + 1;
+    this.failures.set(key, attempts);
+    const exponential = Math.min(this.maxBackoffMs, this.baseBackoffMs * 2 ** (attempts - 1));
+    const retryAfterMs = (retryAfterSecondsOf(error) ?? 0) * 1000;
+    // Jitter spreads retries of many keys that failed together (an outage) over time.
+    const delay = Math.max(retryAfterMs, exponential * (0.8 + Math.random() * 0.4));
+    this.addAfter(key, delay);
+    return delay;
+  }
+
+  /** Clears the failure history of a key (after a success). */
+  forget(key: string): void {
+    this.failures.delete(key);
+  }
+
+  failuresOf(key: string): number {
+    return this.failures.get(key) ?? 0;
+  }
+
+  /** Starts the workers; they stop when the signal aborts (after finishing the keys in hand). */
+  start(signal: AbortSignal): void {
+    if (this.running.length > 0) throw new Error(`work queue ${this.name} already started`);
+    signal.addEventListener('abort', () => this.shutdown(), { once: true });
+    for (let i = 0; i < this.workers; i++) this.running.push(this.work());
+  }
+
+  /** Stops taking keys and resolves when every worker has finished its current key. */
+  async shutdown(): Promise<void> {
+    this.shuttingDown = true;
+    for (const { timer } of this.delayed.values()) clearTimeout(timer);
+    this.delayed.clear();
+    this.wakeUp?.();
+    await Promise.all(this.running);
+  }
+
+  private next(): string | undefined {
+    for (const key of this.queued) {
+      this.queued.delete(key);
+      return key;
+    }
+    return undefined;
+  }
+
+  private async work(): Promise<void> {
+    while (!this.shuttingDown) {
+      const key = this.next();
+      if (key === undefined) {
+        await new Promise<void>((resolve) => {
+          const previous = this.wakeUp;
+          this.wakeUp = () => {
+            this.wakeUp = undefined;
+            previous?.();
+            resolve();
+          };
+        });
+        continue;
+      }
+      this.processing.add(key);
+      try {
+        await this.processOne(key);
+      } finally {
+        this.processing.delete(key);
+        if (this.dirty.delete(key)) this.add(key);
+      }
+    }
+  }
+
+  private async processOne(key: string): Promise<void> {
+    try {
+      const result = await this.reconcile(key);
+      this.forget(key);
+      if (result?.requeueAfter !== undefined) this.addAfter(key, result.requeueAfter);
+    } catch (error) {
+      if (isTerminal(error)) {
+        this.forget(key);
+        this.logger.warn(
+          { key, queue: this.name, err: messageOf(error) },
+          'giving up on key: terminal error',
+        );
+        return;
+      }
+      const delay = this.addRateLimited(key, error);
+      this.logger.info(
+        {
+          key,
+          queue: this.name,
+          attempts: this.failuresOf(key),
+          retryInMs: Math.round(delay),
+          err: messageOf(error),
+        },
+        'reconcile failed; retrying',
+      );
+    }
+  }
+}
