@@ -1,0 +1,228 @@
+// Spillway's configuration: a YAML file, overridden by environment variables, overridden by flags.
+// Validated once at start; every problem names the field it comes from.
+import { existsSync, readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
+import { dirname, resolve } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+import { ConfigError, inClusterNamespace } from './kube/kubeconfig.ts';
+import { parseQuantity } from './kube/quantity.ts';
+
+const dnsLabel = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+const dnsSubdomain = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
+const labelValue = /^(([A-Za-z0-9][-A-Za-z0-9_.]{0,61})?[A-Za-z0-9])?$/;
+
+const quantity = z.union([z.string(), z.number()]).refine(
+  (value) => {
+    try {
+      parseQuantity(value);
+      return true;
+    } catch {
+      return false;
+    }
+  },
+  { message: 'not a valid Kubernetes quantity (e.g. 4, 500m, 16Gi)' },
+);
+
+const regex = z.string().refine(
+  (value) => {
+    try {
+      new RegExp(value);
+      return true;
+    } catch {
+      return false;
+    }
+  },
+  { message: 'not a valid regular expression' },
+);
+
+export const DEFAULT_TAINT = {
+  key: 'virtual-kubelet.io/provider',
+  value: 'spillway',
+  effect: 'NoSchedule',
+} as const;
+
+/** Labels of remote nodes never copied onto the virtual node: per-node identity and deprecated aliases. */
+export const DEFAULT_EXCLUDED_LABELS =
+  '^(kubernetes\\.io/hostname|beta\\.kubernetes\\.io/.*|node\\.kubernetes\\.io/exclude-.*|node-role\\.kubernetes\\.io/.*|kwok\\.x-k8s\\.io/.*|type)$';
+
+const taint = z.strictObject({
+  key: z.string().min(1),
+  value: z.string().optional(),
+  effect: z.enum(['NoSchedule', 'PreferNoSchedule', 'NoExecute']),
+});
+
+const share = z
+  .strictObject({
+    /** Advertise at most this percentage of the remote's schedulable allocatable. */
+    percent: z.number().gt(0).max(100).optional(),
+    /** Advertise at most these quantities (cpu, memory, pods, extended resources). */
+    max: z.record(z.string(), quantity).optional(),
+  })
+  .optional();
+
+const remote = z
+  .strictObject({
+    name: z.string().regex(dnsLabel, 'must be a DNS label (lowercase letters, digits, "-")'),
+    kubeconfig: z.string().min(1).optional(),
+    secretRef: z
+      .strictObject({
+        namespace: z.string().regex(dnsLabel).optional(),
+        name: z.string().regex(dnsSubdomain),
+        key: z.string().min(1).default('kubeconfig'),
+      })
+      .optional(),
+    nodeName: z.string().regex(dnsSubdomain, 'must be a DNS subdomain').optional(),
+    labels: z.record(z.string(), z.string().regex(labelValue, 'not a valid label value')).default({}),
+    taints: z.array(taint).optional(),
+    share,
+  })
+  .refine((r) => Boolean(r.kubeconfig) !== Boolean(r.secretRef), {
+    message: 'set exactly one of kubeconfig or secretRef',
+  });
+
+const schema = z.strictObject({
+  hostClusterName: z.string().min(1).max(63).regex(labelValue, 'must be a valid label value').default('host'),
+  /** Spillway's namespace in the host cluster: where remote-cluster Secrets are discovered. */
+  namespace: z.string().regex(dnsLabel).optional(),
+  host: z
+    .strictObject({
+      kubeconfig: z.string().min(1).optional(),
+      qps: z.number().positive().default(50),
+      burst: z.number().int().positive().default(100),
+    })
+    .prefault({}),
+  kubelet: z
+    .strictObject({
+      address: z
+        .string()
+        .refine((value) => isIP(value) !== 0, 'must be an IP address the host API server can reach')
+        .default('127.0.0.1'),
+      port: z.number().int().min(1).max(65535).default(10250),
+    })
+    .prefault({}),
+  node: z
+    .strictObject({
+      taints: z.array(taint).default([DEFAULT_TAINT]),
+      labels: z.record(z.string(), z.string().regex(labelValue, 'not a valid label value')).default({}),
+      excludeLabels: regex.default(DEFAULT_EXCLUDED_LABELS),
+      deleteOnShutdown: z.boolean().default(false),
+      remoteUnreachableGraceSeconds: z.number().positive().default(30),
+      probeIntervalSeconds: z.number().positive().default(5),
+      leaseDurationSeconds: z.number().int().positive().default(40),
+      leaseRenewIntervalSeconds: z.number().positive().default(10),
+      /** Node status is written only on change, and at most this often. */
+      statusMinIntervalSeconds: z.number().min(0).default(1),
+    })
+    .prefault({}),
+  remotes: z.array(remote).default([]),
+  discovery: z.strictObject({ enabled: z.boolean().default(true) }).prefault({}),
+  remoteQps: z.number().positive().default(50),
+  remoteBurst: z.number().int().positive().default(100),
+  logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+});
+
+export type Config = z.infer<typeof schema> & { readonly configDir: string; readonly namespace: string };
+export type RemoteConfig = z.infer<typeof remote>;
+export type TaintConfig = z.infer<typeof taint>;
+export type ShareConfig = NonNullable<z.infer<typeof share>>;
+
+/** Values given on the command line, which win over the environment and the file. */
+export interface ConfigOverrides {
+  readonly hostKubeconfig?: string;
+  readonly hostClusterName?: string;
+  readonly kubeletAddress?: string;
+  readonly kubeletPort?: string;
+  readonly namespace?: string;
+  readonly logLevel?: string;
+}
+
+function formatPath(path: readonly PropertyKey[]): string {
+  return path.reduce<string>(
+    (text, segment) =>
+      typeof segment === 'number'
+        ? `${text}[${segment}]`
+        : text
+          ? `${text}.${String(segment)}`
+          : String(segment),
+    '',
+  );
+}
+
+function describeIssues(error: z.ZodError): string {
+  return error.issues
+    .flatMap((issue) => {
+      if (issue.code === 'unrecognized_keys') {
+        return issue.keys.map((key) => `${formatPath([...issue.path, key])}: unknown field`);
+      }
+      return [`${formatPath(issue.path) || '(root)'}: ${issue.message}`];
+    })
+    .join('\n  ');
+}
+
+function setPath(target: Record<string, unknown>, path: string[], value: unknown): void {
+  let current = target;
+  for (const segment of path.slice(0, -1)) {
+    if (typeof current[segment] !== 'object' || current[segment] === null) current[segment] = {};
+    current = current[segment] as Record<string, unknown>;
+  }
+  current[path.at(-1) as string] = value;
+}
+
+/** Loads and validates the configuration. Throws a ConfigError that lists every problem by field. */
+export function loadConfig(
+  file: string | undefined,
+  overrides: ConfigOverrides = {},
+  env: NodeJS.ProcessEnv = process.env,
+): Config {
+  let raw: Record<string, unknown> = {};
+  const configDir = file ? dirname(resolve(file)) : process.cwd();
+  if (file) {
+    if (!existsSync(file)) throw new ConfigError('--config', `file not found: ${file}`);
+    try {
+      raw = (parseYaml(readFileSync(file, 'utf8')) as Record<string, unknown>) ?? {};
+    } catch (cause) {
+      throw new ConfigError('--config', `${file} is not valid YAML: ${(cause as Error).message}`);
+    }
+    if (typeof raw !== 'object' || Array.isArray(raw))
+      throw new ConfigError('--config', `${file} must hold a mapping`);
+  }
+  const layers: [string[], string | undefined, string | undefined][] = [
+    [['host', 'kubeconfig'], env.SPILLWAY_HOST_KUBECONFIG, overrides.hostKubeconfig],
+    [['hostClusterName'], env.SPILLWAY_HOST_CLUSTER_NAME, overrides.hostClusterName],
+    [['kubelet', 'address'], env.SPILLWAY_KUBELET_ADDRESS, overrides.kubeletAddress],
+    [['kubelet', 'port'], env.SPILLWAY_KUBELET_PORT, overrides.kubeletPort],
+    [['namespace'], env.SPILLWAY_NAMESPACE, overrides.namespace],
+    [['logLevel'], env.SPILLWAY_LOG_LEVEL, overrides.logLevel],
+  ];
+  for (const [path, fromEnv, fromFlag] of layers) {
+    const value = fromFlag ?? fromEnv;
+    if (value === undefined) continue;
+    setPath(raw, path, path.at(-1) === 'port' && /^\d+$/.test(value) ? Number(value) : value);
+  }
+  const parsed = schema.safeParse(raw);
+  if (!parsed.success) {
+    throw new ConfigError(
+      file ?? 'configuration',
+      `invalid configuration:\n  ${describeIssues(parsed.error)}`,
+    );
+  }
+  const config = parsed.data;
+  const names = new Set<string>();
+  const nodeNames = new Set<string>();
+  config.remotes.forEach((r, i) => {
+    if (names.has(r.name)) throw new ConfigError(`remotes[${i}].name`, `duplicate remote name "${r.name}"`);
+    names.add(r.name);
+    const nodeName = r.nodeName ?? `spillway-${r.name}`;
+    if (nodeNames.has(nodeName))
+      throw new ConfigError(`remotes[${i}].nodeName`, `duplicate node name "${nodeName}"`);
+    nodeNames.add(nodeName);
+    if (r.kubeconfig) r.kubeconfig = resolve(configDir, r.kubeconfig);
+  });
+  if (config.host.kubeconfig) config.host.kubeconfig = resolve(configDir, config.host.kubeconfig);
+  return { ...config, configDir, namespace: config.namespace ?? inClusterNamespace() ?? 'spillway-system' };
+}
+
+export function nodeNameOf(remoteConfig: Pick<RemoteConfig, 'name' | 'nodeName'>): string {
+  return remoteConfig.nodeName ?? `spillway-${remoteConfig.name}`;
+}

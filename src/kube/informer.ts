@@ -1,0 +1,253 @@
+// A list+watch cache of one kind of object, sturdier than client-node's ListWatch: paginated lists,
+// watches with bookmarks and a server-side timeout, a relist on 410 Gone, exponential backoff with
+// jitter on every failure (never a hot loop, never giving up), and a transform that trims what is
+// kept, so large clusters fit in memory. Handlers only learn which key changed and take it from here.
+import { createInterface } from 'node:readline';
+import { Readable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { ApiException } from '@kubernetes/client-node';
+import type { Logger } from 'pino';
+import { type Dispatcher, fetch } from 'undici';
+import type { ClusterClient } from './client.ts';
+import { isGone, messageOf } from './errors.ts';
+
+export interface KubeObject {
+  metadata?: { name?: string; namespace?: string; resourceVersion?: string; uid?: string };
+}
+
+export type InformerEvent = 'add' | 'update' | 'delete';
+export type InformerHandler<S> = (event: InformerEvent, object: S, previous: S | undefined) => void;
+
+export interface InformerOptions<T extends KubeObject, S extends KubeObject> {
+  readonly name: string;
+  readonly client: ClusterClient;
+  /** Collection path, e.g. `/api/v1/pods` or `/api/v1/namespaces/x/secrets`. */
+  readonly path: string;
+  readonly labelSelector?: string;
+  readonly fieldSelector?: string;
+  /** What to keep of each object (drop managedFields and everything reconcile does not read). */
+  readonly transform?: (object: T) => S;
+  readonly logger: Logger;
+  readonly pageSize?: number;
+}
+
+interface ListResponse<T> {
+  metadata?: { resourceVersion?: string; continue?: string };
+  items?: T[];
+}
+
+export function keyOf(object: KubeObject): string {
+  const { namespace, name } = object.metadata ?? {};
+  return namespace ? `${namespace}/${name}` : (name ?? '');
+}
+
+/** Drops the fields no reconcile reads, which are most of an object's bytes. */
+export function trimMetadata<T extends KubeObject>(object: T): T {
+  const metadata = (object as { metadata?: Record<string, unknown> }).metadata;
+  if (metadata && 'managedFields' in metadata) {
+    const { managedFields: _dropped, ...rest } = metadata;
+    return { ...object, metadata: rest };
+  }
+  return object;
+}
+
+export class Informer<T extends KubeObject, S extends KubeObject = T> {
+  readonly name: string;
+  readonly ready: Promise<void>;
+  private readonly options: InformerOptions<T, S>;
+  private readonly cache = new Map<string, S>();
+  private readonly handlers: InformerHandler<S>[] = [];
+  private resourceVersion = '';
+  private synced = false;
+  private markReady!: () => void;
+  private started = false;
+  /** Times the watch connection was (re)established; exposed for health checks and tests. */
+  watchesStarted = 0;
+  relists = 0;
+
+  constructor(options: InformerOptions<T, S>) {
+    if (!options.path.startsWith('/')) throw new Error(`informer ${options.name}: path must start with /`);
+    this.options = options;
+    this.name = options.name;
+    this.ready = new Promise((resolve) => {
+      this.markReady = resolve;
+    });
+  }
+
+  get hasSynced(): boolean {
+    return this.synced;
+  }
+
+  on(handler: InformerHandler<S>): void {
+    this.handlers.push(handler);
+  }
+
+  get(key: string): S | undefined {
+    return this.cache.get(key);
+  }
+
+  list(): S[] {
+    return [...this.cache.values()];
+  }
+
+  get size(): number {
+    return this.cache.size;
+  }
+
+  /** Runs until the signal aborts; never throws. */
+  start(signal: AbortSignal): void {
+    if (this.started) throw new Error(`informer ${this.name} already started`);
+    this.started = true;
+    void this.run(signal);
+  }
+
+  private emit(event: InformerEvent, object: S, previous: S | undefined): void {
+    for (const handler of this.handlers) {
+      try {
+        handler(event, object, previous);
+      } catch (error) {
+        this.options.logger.error({ informer: this.name, err: messageOf(error) }, 'informer handler threw');
+      }
+    }
+  }
+
+  private store(raw: T): void {
+    const object = this.options.transform ? this.options.transform(raw) : (raw as unknown as S);
+    const key = keyOf(raw);
+    const previous = this.cache.get(key);
+    this.cache.set(key, object);
+    this.emit(previous ? 'update' : 'add', object, previous);
+  }
+
+  private remove(raw: KubeObject): void {
+    const key = keyOf(raw);
+    const previous = this.cache.get(key);
+    if (!previous) return;
+    this.cache.delete(key);
+    this.emit('delete', previous, previous);
+  }
+
+  private async run(signal: AbortSignal): Promise<void> {
+    let failures = 0;
+    while (!signal.aborted) {
+      const started = Date.now();
+      let receivedEvents = false;
+      try {
+        if (!this.resourceVersion) await this.relist(signal);
+        receivedEvents = await this.watchOnce(signal);
+        failures = 0;
+      } catch (error) {
+        if (signal.aborted) return;
+        if (isGone(error)) this.resourceVersion = '';
+        failures++;
+        this.options.logger.info(
+          { informer: this.name, cluster: this.options.client.name, failures, err: messageOf(error) },
+          'list/watch failed; backing off',
+        );
+      }
+      // A watch that ends at once without events must not turn into a hot loop of re-watches.
+      const quickEnd = Date.now() - started < 1000 && !receivedEvents;
+      if (failures > 0 || quickEnd) {
+        const backoffMs = Math.min(30_000, 500 * 2 ** Math.min(failures, 6)) * (0.5 + Math.random());
+        await sleep(backoffMs, undefined, { signal }).catch(() => {});
+      }
+    }
+  }
+
+  private async relist(signal: AbortSignal): Promise<void> {
+    const seen = new Set<string>();
+    let continueToken: string | undefined;
+    let resourceVersion = '';
+    do {
+      const page = await this.options.client.get<ListResponse<T>>(this.options.path, {
+        query: {
+          labelSelector: this.options.labelSelector,
+          fieldSelector: this.options.fieldSelector,
+          limit: this.options.pageSize ?? 500,
+          continue: continueToken,
+        },
+        signal,
+        attempts: 1,
+      });
+      for (const item of page.items ?? []) {
+        seen.add(keyOf(item));
+        const previous = this.cache.get(keyOf(item));
+        if (previous?.metadata?.resourceVersion !== item.metadata?.resourceVersion) this.store(item);
+      }
+      continueToken = page.metadata?.continue || undefined;
+      resourceVersion = page.metadata?.resourceVersion ?? resourceVersion;
+    } while (continueToken);
+    for (const [key, object] of [...this.cache]) {
+      if (!seen.has(key)) this.remove(object);
+    }
+    this.resourceVersion = resourceVersion;
+    this.relists++;
+    if (!this.synced) {
+      this.synced = true;
+      this.markReady();
+    }
+  }
+
+  /** One watch connection; resolves when the server ends it, rejects on failure. Returns whether events came. */
+  private async watchOnce(signal: AbortSignal): Promise<boolean> {
+    const timeoutSeconds = 300 + Math.floor(Math.random() * 300);
+    const client = this.options.client;
+    const url = client.url(this.options.path, {
+      watch: true,
+      resourceVersion: this.resourceVersion,
+      allowWatchBookmarks: true,
+      timeoutSeconds,
+      labelSelector: this.options.labelSelector,
+      fieldSelector: this.options.fieldSelector,
+    });
+    const context = await client.context(url);
+    // The server ends the watch after timeoutSeconds; silence well past that is a dead connection.
+    const stalled = new AbortController();
+    let stallTimer: NodeJS.Timeout | undefined;
+    const armStallTimer = () => {
+      clearTimeout(stallTimer);
+      stallTimer = setTimeout(() => stalled.abort(new Error('watch stalled')), (timeoutSeconds + 60) * 1000);
+      stallTimer.unref();
+    };
+    armStallTimer();
+    try {
+      const response = await fetch(url, {
+        headers: { ...context.getHeaders(), accept: 'application/json' },
+        dispatcher: context.getDispatcher() as Dispatcher | undefined,
+        signal: AbortSignal.any([signal, stalled.signal]),
+      });
+      if (response.status !== 200 || !response.body) {
+        const body = await response.text();
+        throw new ApiException(response.status, `watch ${this.options.path} failed`, body, {});
+      }
+      this.watchesStarted++;
+      let receivedEvents = false;
+      const lines = createInterface({
+        input: Readable.fromWeb(response.body),
+        crlfDelay: Number.POSITIVE_INFINITY,
+      });
+      for await (const line of lines) {
+        if (!line) continue;
+        armStallTimer();
+        receivedEvents = true;
+        const event = JSON.parse(line) as { type: string; object: T & { code?: number } };
+        if (event.type === 'ERROR') {
+          if (event.object.code === 410) this.resourceVersion = '';
+          throw Object.assign(new Error(`watch error: ${messageOf(event.object)}`), {
+            statusCode: event.object.code,
+          });
+        }
+        const version = event.object.metadata?.resourceVersion;
+        if (version) this.resourceVersion = version;
+        if (event.type === 'ADDED' || event.type === 'MODIFIED') this.store(event.object);
+        else if (event.type === 'DELETED') this.remove(event.object);
+      }
+      return receivedEvents;
+    } catch (error) {
+      if (signal.aborted) return false;
+      throw error;
+    } finally {
+      clearTimeout(stallTimer);
+    }
+  }
+}

@@ -1,0 +1,133 @@
+// What a remote cluster can really run: the allocatable of its Ready, schedulable nodes, minus what
+// other tenants' pods request there, optionally capped by a configured share. Pure functions.
+import {
+  addInto,
+  maxOf,
+  parseQuantity,
+  parseResourceList,
+  type ResourceList,
+  subtractClamped,
+} from '../kube/quantity.ts';
+
+/** The parts of a remote Node that capacity, labels and conditions read. */
+export interface RemoteNode {
+  readonly name: string;
+  readonly labels: Readonly<Record<string, string>>;
+  readonly allocatable: ResourceList;
+  readonly unschedulable: boolean;
+  readonly taints: readonly { key: string; effect: string; value?: string }[];
+  /** Condition type → status ("True", "False", "Unknown"). */
+  readonly conditions: Readonly<Record<string, string>>;
+  readonly operatingSystem?: string;
+  readonly architecture?: string;
+}
+
+/** The parts of a remote Pod that capacity reads. */
+export interface RemotePodUsage {
+  readonly nodeName: string | undefined;
+  readonly requests: ResourceList;
+  /** Created by this Spillway (its own delegates are already counted on the host side). */
+  readonly ownDelegate: boolean;
+}
+
+/** Taints that mean "nothing new lands here" whatever the pod tolerates: node lifecycle and cordoning. */
+const blockingTaint =
+  /^node\.kubernetes\.io\/(not-ready|unreachable|unschedulable|network-unavailable|out-of-service)$/;
+const controlPlaneTaint = /^node-role\.kubernetes\.io\/(control-plane|master)$/;
+
+/**
+ * Nodes that count: Ready, not cordoned, not a control-plane node, not tainted out by the node
+ * lifecycle, and not a virtual node themselves (a remote that is itself a Spillway host would
+ * otherwise count its own virtual nodes and loop capacity between clusters).
+ */
+export function isSchedulable(node: RemoteNode): boolean {
+  if (node.unschedulable || node.conditions.Ready !== 'True') return false;
+  if (node.labels.type === 'virtual-kubelet') return false;
+  return !node.taints.some(
+    (t) =>
+      (t.effect === 'NoSchedule' || t.effect === 'NoExecute') &&
+      (blockingTaint.test(t.key) || controlPlaneTaint.test(t.key)),
+  );
+}
+
+interface ContainerLike {
+  resources?: { requests?: Record<string, string | number> };
+  restartPolicy?: string;
+}
+
+export interface PodSpecLike {
+  containers?: ContainerLike[];
+  initContainers?: ContainerLike[];
+  overhead?: Record<string, string | number>;
+  resources?: { requests?: Record<string, string | number> };
+}
+
+/**
+ * A pod's effective requests, as the scheduler computes them: app containers plus sidecars (restartable
+ * init containers), or the largest init phase if that is bigger, plus overhead; pod-level requests win
+ * for the resources they name. Always one `pods`.
+ */
+export function podRequests(spec: PodSpecLike | undefined): ResourceList {
+  const requestsOf = (c: ContainerLike) => parseResourceList(c.resources?.requests);
+  const running: ResourceList = new Map();
+  for (const container of spec?.containers ?? []) addInto(running, requestsOf(container));
+  let initPeak: ResourceList = new Map();
+  const sidecars: ResourceList = new Map();
+  for (const init of spec?.initContainers ?? []) {
+    if (init.restartPolicy === 'Always') {
+      addInto(sidecars, requestsOf(init));
+      initPeak = maxOf(initPeak, sidecars);
+    } else {
+      initPeak = maxOf(initPeak, addInto(requestsOf(init), sidecars));
+    }
+  }
+  let total = maxOf(addInto(running, sidecars), initPeak);
+  if (spec?.resources?.requests) {
+    total = new Map([...total, ...parseResourceList(spec.resources.requests)]);
+  }
+  addInto(total, parseResourceList(spec?.overhead));
+  total.set('pods', parseQuantity(1));
+  return total;
+}
+
+export interface CapacityInputs {
+  readonly nodes: readonly RemoteNode[];
+  readonly pods: readonly RemotePodUsage[];
+  readonly share?: { readonly percent?: number; readonly max?: Readonly<Record<string, string | number>> };
+}
+
+export interface Capacity {
+  /** What the virtual node advertises (capacity = allocatable): free for this host cluster. */
+  readonly allocatable: ResourceList;
+  /** Σ allocatable of the schedulable remote nodes, before other tenants and caps. */
+  readonly total: ResourceList;
+  readonly schedulableNodes: number;
+}
+
+export function computeCapacity({ nodes, pods, share }: CapacityInputs): Capacity {
+  const schedulable = nodes.filter(isSchedulable);
+  const names = new Set(schedulable.map((n) => n.name));
+  const total: ResourceList = new Map();
+  for (const node of schedulable) addInto(total, node.allocatable);
+  const othersUse: ResourceList = new Map();
+  for (const pod of pods) {
+    if (!pod.ownDelegate && pod.nodeName && names.has(pod.nodeName)) addInto(othersUse, pod.requests);
+  }
+  const allocatable = subtractClamped(total, othersUse);
+  for (const name of ['cpu', 'memory', 'pods']) if (!allocatable.has(name)) allocatable.set(name, 0n);
+  if (share?.percent !== undefined && share.percent < 100) {
+    const percent = BigInt(Math.round(share.percent * 100));
+    for (const [name, value] of total) {
+      const cap = (value * percent) / 10_000n;
+      if ((allocatable.get(name) ?? 0n) > cap) allocatable.set(name, cap);
+    }
+  }
+  for (const [name, value] of Object.entries(share?.max ?? {})) {
+    const cap = parseQuantity(value);
+    if ((allocatable.get(name) ?? 0n) > cap) allocatable.set(name, cap);
+  }
+  // The pod count is whole; a percentage share must not advertise 329.7 pods.
+  const podCount = allocatable.get('pods') ?? 0n;
+  allocatable.set('pods', podCount - (podCount % 1_000_000_000n));
+  return { allocatable, total, schedulableNodes: schedulable.length };
+}

@@ -1,0 +1,122 @@
+// What the virtual node needs to know about its remote cluster, kept by two informers: the remote's
+// nodes, and its running pods trimmed to their requests (a few hundred bytes each, not kilobytes).
+import type { V1Node, V1Pod } from '@kubernetes/client-node';
+import type { Logger } from 'pino';
+import type { ClusterClient } from '../kube/client.ts';
+import { Informer } from '../kube/informer.ts';
+import { parseResourceList, resourceListsEqual } from '../kube/quantity.ts';
+import { isOwnedObject } from '../ownership.ts';
+import { podRequests, type RemoteNode, type RemotePodUsage } from './capacity.ts';
+
+interface TrimmedNode extends RemoteNode {
+  metadata: { name: string; resourceVersion?: string };
+}
+
+interface TrimmedPod extends RemotePodUsage {
+  metadata: { name?: string; namespace?: string; resourceVersion?: string };
+}
+
+export function trimNode(node: V1Node): TrimmedNode {
+  const conditions: Record<string, string> = {};
+  for (const condition of node.status?.conditions ?? []) conditions[condition.type] = condition.status;
+  const name = node.metadata?.name ?? '';
+  return {
+    metadata: { name, resourceVersion: node.metadata?.resourceVersion },
+    name,
+    labels: node.metadata?.labels ?? {},
+    allocatable: parseResourceList(node.status?.allocatable as Record<string, string> | undefined),
+    unschedulable: node.spec?.unschedulable === true,
+    taints: (node.spec?.taints ?? []).map((t) => ({ key: t.key, effect: t.effect, value: t.value })),
+    conditions,
+    operatingSystem: node.status?.nodeInfo?.operatingSystem,
+    architecture: node.status?.nodeInfo?.architecture,
+  };
+}
+
+export function trimPod(pod: V1Pod, hostClusterName: string): TrimmedPod {
+  return {
+    metadata: {
+      name: pod.metadata?.name,
+      namespace: pod.metadata?.namespace,
+      resourceVersion: pod.metadata?.resourceVersion,
+    },
+    nodeName: pod.spec?.nodeName,
+    requests: podRequests(pod.spec as Parameters<typeof podRequests>[0]),
+    ownDelegate: isOwnedObject(pod.metadata?.labels, hostClusterName),
+  };
+}
+
+export class RemoteView {
+  readonly nodes: Informer<V1Node, TrimmedNode>;
+  readonly pods: Informer<V1Pod, TrimmedPod>;
+
+  constructor(options: {
+    client: ClusterClient;
+    hostClusterName: string;
+    logger: Logger;
+    onChange: () => void;
+  }) {
+    const { client, hostClusterName, logger, onChange } = options;
+    this.nodes = new Informer<V1Node, TrimmedNode>({
+      name: `${client.name}/nodes`,
+      client,
+      path: '/api/v1/nodes',
+      transform: trimNode,
+      logger,
+    });
+    this.pods = new Informer<V1Pod, TrimmedPod>({
+      name: `${client.name}/pods-usage`,
+      client,
+      path: '/api/v1/pods',
+      // Finished pods request nothing; leaving them out keeps the cache small on busy clusters.
+      fieldSelector: 'status.phase!=Succeeded,status.phase!=Failed',
+      transform: (pod) => trimPod(pod, hostClusterName),
+      logger,
+    });
+    const changed = (
+      event: string,
+      object: TrimmedPod | TrimmedNode,
+      previous: TrimmedPod | TrimmedNode | undefined,
+    ) => {
+      if (event === 'update' && previous && !usageChanged(object, previous)) return;
+      onChange();
+    };
+    this.nodes.on(changed);
+    this.pods.on(changed);
+  }
+
+  start(signal: AbortSignal): void {
+    this.nodes.start(signal);
+    this.pods.start(signal);
+  }
+
+  get synced(): boolean {
+    return this.nodes.hasSynced && this.pods.hasSynced;
+  }
+
+  remoteNodes(): RemoteNode[] {
+    return this.nodes.list();
+  }
+
+  podUsage(): RemotePodUsage[] {
+    return this.pods.list();
+  }
+}
+
+/** Pod status churn (restarts, IPs) and node heartbeats matter to the virtual node only if usage moved. */
+function usageChanged(a: TrimmedPod | TrimmedNode, b: TrimmedPod | TrimmedNode): boolean {
+  if ('requests' in a && 'requests' in b) {
+    return (
+      a.nodeName !== b.nodeName ||
+      !resourceListsEqual(a.requests, b.requests) ||
+      a.ownDelegate !== b.ownDelegate
+    );
+  }
+  return JSON.stringify(a, replacer) !== JSON.stringify(b, replacer);
+}
+
+function replacer(key: string, value: unknown): unknown {
+  if (key === 'resourceVersion') return undefined;
+  if (value instanceof Map) return [...value].map(([k, v]) => [k, String(v)]);
+  return value;
+}

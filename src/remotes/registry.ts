@@ -1,0 +1,61 @@
+// The running remote clusters, by name. Remotes come and go at run time (discovered Secrets); the
+// registry starts, restarts (when credentials or settings change) and stops them.
+import type { Logger } from 'pino';
+import { RemoteCluster, type RemoteContext, type RemoteSpec } from './remote.ts';
+
+export class RemoteRegistry {
+  private readonly context: RemoteContext;
+  private readonly remotes = new Map<string, RemoteCluster>();
+  private readonly logger: Logger;
+
+  constructor(context: RemoteContext) {
+    this.context = context;
+    this.logger = context.logger;
+  }
+
+  get(name: string): RemoteCluster | undefined {
+    return this.remotes.get(name);
+  }
+
+  list(): RemoteCluster[] {
+    return [...this.remotes.values()];
+  }
+
+  /** The remote whose virtual node has this name. */
+  byNodeName(nodeName: string): RemoteCluster | undefined {
+    return this.list().find((remote) => remote.spec.nodeName === nodeName);
+  }
+
+  /** Starts the remote, or restarts it when its spec changed; a node name taken by another remote is refused. */
+  async upsert(spec: RemoteSpec): Promise<RemoteCluster> {
+    const existing = this.remotes.get(spec.name);
+    if (existing && existing.spec.fingerprint === spec.fingerprint) return existing;
+    const clash = this.list().find((r) => r.spec.nodeName === spec.nodeName && r.spec.name !== spec.name);
+    if (clash) {
+      throw new Error(
+        `node name ${spec.nodeName} is already used by remote ${clash.name} (${clash.spec.source})`,
+      );
+    }
+    if (existing) {
+      this.logger.info({ remote: spec.name }, 'remote cluster changed; restarting it');
+      await existing.stop({ deleteNode: existing.spec.nodeName !== spec.nodeName });
+    }
+    const remote = new RemoteCluster(spec, this.context);
+    this.remotes.set(spec.name, remote);
+    remote.start();
+    return remote;
+  }
+
+  async remove(name: string, { deleteNode }: { deleteNode: boolean }): Promise<void> {
+    const remote = this.remotes.get(name);
+    if (!remote) return;
+    this.remotes.delete(name);
+    await remote.stop({ deleteNode });
+  }
+
+  async stopAll({ deleteNodes }: { deleteNodes: boolean }): Promise<void> {
+    const all = this.list();
+    this.remotes.clear();
+    await Promise.all(all.map((remote) => remote.stop({ deleteNode: deleteNodes })));
+  }
+}

@@ -1,0 +1,120 @@
+// Everything Spillway runs for one remote cluster: its client, its informers, the health probe, the
+// virtual node and its lease. Remotes are independent: one failing never affects another.
+import type { KubeConfig, V1Taint } from '@kubernetes/client-node';
+import type { Logger } from 'pino';
+import type { Config } from '../config.ts';
+import { ClusterClient } from '../kube/client.ts';
+import type { EventRecorder } from '../kube/events.ts';
+import { NodeController } from '../node/controller.ts';
+import { RemoteHealth } from '../node/health.ts';
+import { LeaseHeartbeat } from '../node/lease.ts';
+import { RemoteView } from '../node/remote-view.ts';
+
+export interface RemoteSpec {
+  readonly name: string;
+  readonly nodeName: string;
+  readonly kubeConfig: KubeConfig;
+  readonly labels: Readonly<Record<string, string>>;
+  readonly taints?: readonly V1Taint[];
+  readonly share?: { percent?: number; max?: Record<string, string | number> };
+  /** Where it came from: the configuration file, or a discovered Secret (namespace/name). */
+  readonly source: string;
+  /** Changes when anything above changes; a new fingerprint restarts the remote. */
+  readonly fingerprint: string;
+}
+
+export interface RemoteContext {
+  readonly config: Config;
+  readonly host: ClusterClient;
+  readonly events: EventRecorder;
+  readonly logger: Logger;
+  /** The host API server's version, used as kubeletVersion until the remote's own is known. */
+  readonly hostVersion: string;
+}
+
+export class RemoteCluster {
+  readonly spec: RemoteSpec;
+  readonly client: ClusterClient;
+  readonly view: RemoteView;
+  readonly health: RemoteHealth;
+  readonly node: NodeController;
+  readonly lease: LeaseHeartbeat;
+  private readonly controller = new AbortController();
+  private readonly logger: Logger;
+
+  constructor(spec: RemoteSpec, context: RemoteContext) {
+    const { config } = context;
+    this.spec = spec;
+    this.logger = context.logger.child({ remote: spec.name, node: spec.nodeName });
+    this.client = new ClusterClient({
+      name: spec.name,
+      kubeConfig: spec.kubeConfig,
+      logger: this.logger,
+      qps: config.remoteQps,
+      burst: config.remoteBurst,
+      userAgent: `spillway (host cluster ${config.hostClusterName})`,
+    });
+    const enqueueNode = () => this.node.enqueue();
+    this.view = new RemoteView({
+      client: this.client,
+      hostClusterName: config.hostClusterName,
+      logger: this.logger,
+      onChange: enqueueNode,
+    });
+    this.health = new RemoteHealth({
+      client: this.client,
+      logger: this.logger,
+      intervalMs: config.node.probeIntervalSeconds * 1000,
+      graceMs: config.node.remoteUnreachableGraceSeconds * 1000,
+      onChange: enqueueNode,
+    });
+    this.node = new NodeController({
+      host: context.host,
+      events: context.events,
+      nodeName: spec.nodeName,
+      remoteName: spec.name,
+      remoteServer: this.client.server,
+      hostClusterName: config.hostClusterName,
+      kubeletAddress: config.kubelet.address,
+      kubeletPort: config.kubelet.port,
+      taints: spec.taints ?? config.node.taints,
+      configuredLabels: [config.node.labels, spec.labels],
+      excludeLabels: new RegExp(config.node.excludeLabels),
+      share: spec.share,
+      statusMinIntervalMs: config.node.statusMinIntervalSeconds * 1000,
+      fallbackVersion: context.hostVersion,
+      view: this.view,
+      health: this.health,
+      logger: this.logger,
+    });
+    this.lease = new LeaseHeartbeat({
+      client: context.host,
+      nodeName: spec.nodeName,
+      durationSeconds: config.node.leaseDurationSeconds,
+      renewIntervalMs: config.node.leaseRenewIntervalSeconds * 1000,
+      logger: this.logger,
+      nodeUid: () => this.node.nodeUid(),
+    });
+  }
+
+  get name(): string {
+    return this.spec.name;
+  }
+
+  start(): void {
+    const signal = this.controller.signal;
+    this.logger.info({ server: this.client.server, source: this.spec.source }, 'starting remote cluster');
+    this.health.start(signal);
+    this.view.start(signal);
+    this.node.start(signal);
+    this.lease.start(signal);
+  }
+
+  /** Stops all work for this remote; with deleteNode, also removes its virtual node from the host. */
+  async stop({ deleteNode }: { deleteNode: boolean }): Promise<void> {
+    this.controller.abort();
+    if (deleteNode) await this.node.deleteNode();
+    this.client.close();
+    this.logger.info({ deletedNode: deleteNode }, 'stopped remote cluster');
+  }
+}

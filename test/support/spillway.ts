@@ -1,0 +1,56 @@
+// Runs Spillway in the test process against the shared clusters, configured through a real YAML file
+// (the same path `spillway run --config` takes).
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { stringify } from 'yaml';
+import { Spillway } from '../../src/app.ts';
+import { loadConfig } from '../../src/config.ts';
+
+export interface TestRemote {
+  readonly name: string;
+  readonly kubeconfig?: string;
+  readonly secretRef?: { namespace?: string; name: string; key?: string };
+  readonly nodeName?: string;
+  readonly labels?: Record<string, string>;
+  readonly taints?: unknown[];
+  readonly share?: unknown;
+}
+
+export interface TestSpillwayOptions {
+  readonly hostKubeconfig: string;
+  readonly hostClusterName?: string;
+  readonly remotes: readonly TestRemote[];
+  readonly node?: Record<string, unknown>;
+  readonly namespace?: string;
+  readonly discovery?: boolean;
+  readonly extra?: Record<string, unknown>;
+}
+
+export async function writeConfig(options: TestSpillwayOptions): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'spillway-config-'));
+  const file = join(dir, 'spillway.yaml');
+  await writeFile(
+    file,
+    stringify({
+      hostClusterName: options.hostClusterName ?? 'host',
+      ...(options.namespace ? { namespace: options.namespace } : {}),
+      host: { kubeconfig: options.hostKubeconfig },
+      kubelet: { address: '127.0.0.1', port: 10250 },
+      node: { probeIntervalSeconds: 1, remoteUnreachableGraceSeconds: 5, ...options.node },
+      discovery: { enabled: options.discovery ?? false },
+      remotes: options.remotes,
+      logLevel: process.env.SPILLWAY_TEST_LOG_LEVEL ?? 'warn',
+      ...options.extra,
+    }),
+  );
+  return file;
+}
+
+export async function startSpillway(options: TestSpillwayOptions): Promise<Spillway> {
+  const config = loadConfig(await writeConfig(options), {}, {});
+  const spillway = new Spillway(config, pino({ level: config.logLevel }));
+  await spillway.start();
+  return spillway;
+}
