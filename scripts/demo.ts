@@ -1,16 +1,103 @@
 // `npm run demo`: the main job on local clusters. Brings up a host and a remote cluster (real control
-// planes, kwok nodes) and shows them.
+// planes, kwok nodes) if needed, starts Spillway against them with a generated configuration, and
+// shows the remote cluster as a virtual node of the host. `npm run demo -- stop` stops Spillway.
 /* biome-ignore-all lint/suspicious/noConsole: a demo talks to its user on the console */
+import { spawn } from 'node:child_process';
+import { existsSync, openSync } from 'node:fs';
+import { readFile, writeFile } from 'node:fs/promises';
+import { join, relative } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { stringify } from 'yaml';
 import { ensureBinaries } from '../test/cluster/binaries.ts';
 import { kubeconfigPathOf, up } from '../test/cluster/cli.ts';
 import { kubectl } from '../test/cluster/kubectl.ts';
+import { isAlive } from '../test/cluster/lock.ts';
+import { stopProcess } from '../test/cluster/processes.ts';
 
-await up(['host', 'remote']);
-const binaries = await ensureBinaries();
-for (const name of ['host', 'remote']) {
-  console.log(`\n$ kubectl --kubeconfig ${name}.kubeconfig get nodes -o wide`);
-  console.log(
-    (await kubectl(binaries.kubectl, kubeconfigPathOf(name), ['get', 'nodes', '-o', 'wide'])).stdout,
-  );
+const root = join(import.meta.dirname, '..');
+const stateDir = join(root, '.spillway');
+const pidFile = join(stateDir, 'spillway.pid');
+const logFile = join(stateDir, 'spillway.log');
+const configFile = join(stateDir, 'spillway.yaml');
+const nodeName = 'spillway-remote';
+
+async function stopSpillway(): Promise<void> {
+  const pid = existsSync(pidFile) ? Number(await readFile(pidFile, 'utf8')) : 0;
+  if (pid && isAlive(pid)) {
+    await stopProcess(pid);
+    console.log(`stopped Spillway (pid ${pid})`);
+  }
 }
-console.log('The clusters keep running; `npm run clusters -- down` removes them.');
+
+async function startSpillway(): Promise<number> {
+  await writeFile(
+    configFile,
+    stringify({
+      hostClusterName: 'host',
+      host: { kubeconfig: kubeconfigPathOf('host') },
+      kubelet: { address: '127.0.0.1', port: 10250 },
+      remotes: [{ name: 'remote', kubeconfig: kubeconfigPathOf('remote'), nodeName }],
+    }),
+  );
+  const log = openSync(logFile, 'a');
+  const child = spawn(process.execPath, [join(root, 'src', 'main.ts'), 'run', '--config', configFile], {
+    detached: true,
+    stdio: ['ignore', log, log],
+  });
+  child.unref();
+  await writeFile(pidFile, String(child.pid));
+  return child.pid as number;
+}
+
+if (process.argv[2] === 'stop') {
+  await stopSpillway();
+  process.exit(0);
+}
+
+console.log('==> local clusters');
+await up(['host', 'remote']);
+const { kubectl: kubectlBinary } = await ensureBinaries();
+const host = (args: string[]) =>
+  kubectl(kubectlBinary, kubeconfigPathOf('host'), args, { allowFailure: true });
+
+console.log('\n==> Spillway');
+await stopSpillway();
+const pid = await startSpillway();
+console.log(
+  `started Spillway (pid ${pid}) with ${relative(process.cwd(), configFile)}; logs in ${relative(process.cwd(), logFile)}`,
+);
+const deadline = Date.now() + 60_000;
+for (;;) {
+  // Ready, and the host's node lifecycle controller has lifted any not-ready/unreachable taint.
+  const ready = await host([
+    'get',
+    'node',
+    nodeName,
+    '-o',
+    'jsonpath={.status.conditions[?(@.type=="Ready")].status} {.spec.taints[*].key}',
+  ]);
+  if (ready.stdout.startsWith('True') && !ready.stdout.includes('node.kubernetes.io/')) break;
+  if (Date.now() > deadline || !isAlive(pid)) {
+    console.error(`the virtual node did not become Ready; see ${logFile}`);
+    process.exit(1);
+  }
+  await sleep(500);
+}
+
+console.log('\n$ kubectl get nodes -o wide');
+console.log((await host(['get', 'nodes', '-o', 'wide'])).stdout);
+console.log(`$ kubectl get node ${nodeName} (capacity = what the remote cluster can run)`);
+console.log(
+  (
+    await host([
+      'get',
+      'node',
+      nodeName,
+      '-o',
+      'custom-columns=NODE:.metadata.name,CPU:.status.allocatable.cpu,MEMORY:.status.allocatable.memory,PODS:.status.allocatable.pods,REGION:.metadata.labels.topology\\.kubernetes\\.io/region,TAINTS:.spec.taints[*].key',
+    ])
+  ).stdout,
+);
+console.log(
+  'Spillway keeps running; `npm run demo -- stop` stops it and `npm run clusters -- down` removes the clusters.',
+);

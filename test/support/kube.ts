@@ -29,7 +29,7 @@ export function kube(kubeconfigPath: string): Kube {
 export function condition(node: V1Node | V1Pod | undefined, type: string) {
   return (
     node?.status?.conditions as
-      | { type: string; status: string; reason?: string; message?: string }[]
+      | { type: string; status: string; reason?: string; message?: string; lastTransitionTime?: unknown }[]
       | undefined
   )?.find((c) => c.type === type);
 }

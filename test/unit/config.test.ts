@@ -1,0 +1,101 @@
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { DEFAULT_TAINT, loadConfig } from '../../src/config.ts';
+
+let dir: string;
+let kubeconfig: string;
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'spillway-config-test-'));
+  kubeconfig = join(dir, 'remote.kubeconfig');
+  await writeFile(kubeconfig, 'apiVersion: v1\nkind: Config\n');
+});
+
+async function configFile(yaml: string): Promise<string> {
+  const file = join(dir, `config-${Math.random().toString(36).slice(2)}.yaml`);
+  await writeFile(file, yaml);
+  return file;
+}
+
+describe('loadConfig', () => {
+  it('fills defaults and resolves paths relative to the file', async () => {
+    const config = loadConfig(
+      await configFile(
+        'hostClusterName: east\nremotes:\n  - name: west\n    kubeconfig: remote.kubeconfig\n',
+      ),
+      {},
+      {},
+    );
+    expect(config.hostClusterName).toBe('east');
+    expect(config.kubelet).toEqual({ address: '127.0.0.1', port: 10250 });
+    expect(config.node.taints).toEqual([DEFAULT_TAINT]);
+    expect(config.node.remoteUnreachableGraceSeconds).toBe(30);
+    expect(config.remotes[0]?.kubeconfig).toBe(kubeconfig);
+    expect(config.namespace).toBe('spillway-system');
+  });
+
+  it('lets environment variables override the file and flags override both', async () => {
+    const file = await configFile('kubelet:\n  port: 10250\n');
+    const fromEnv = loadConfig(
+      file,
+      {},
+      { SPILLWAY_KUBELET_PORT: '10300', SPILLWAY_HOST_CLUSTER_NAME: 'env' },
+    );
+    expect(fromEnv.kubelet.port).toBe(10300);
+    expect(fromEnv.hostClusterName).toBe('env');
+    const fromFlag = loadConfig(file, { kubeletPort: '10400' }, { SPILLWAY_KUBELET_PORT: '10300' });
+    expect(fromFlag.kubelet.port).toBe(10400);
+  });
+
+  it.each([
+    [
+      'an unknown field',
+      'remotes:\n  - name: a\n    kubeconfig: remote.kubeconfig\n    kubeconfg: x\n',
+      'remotes[0].kubeconfg: unknown field',
+    ],
+    ['an unknown top-level field', 'hostClustername: x\n', 'hostClustername: unknown field'],
+    ['a bad port', 'kubelet:\n  port: 70000\n', 'kubelet.port'],
+    [
+      'a non-IP kubelet address',
+      'kubelet:\n  address: not-an-ip\n',
+      'kubelet.address: must be an IP address',
+    ],
+    [
+      'both kubeconfig and secretRef',
+      'remotes:\n  - name: a\n    kubeconfig: k\n    secretRef: {name: s}\n',
+      'remotes[0]: set exactly one of kubeconfig or secretRef',
+    ],
+    [
+      'a bad remote name',
+      'remotes:\n  - name: Bad_Name\n    kubeconfig: k\n',
+      'remotes[0].name: must be a DNS label',
+    ],
+    [
+      'a bad quantity',
+      'remotes:\n  - name: a\n    kubeconfig: k\n    share: {max: {cpu: lots}}\n',
+      'remotes[0].share.max.cpu: not a valid Kubernetes quantity',
+    ],
+    ['a bad taint effect', 'node:\n  taints: [{key: a, effect: Sometimes}]\n', 'node.taints[0].effect'],
+    [
+      'a bad regular expression',
+      'node:\n  excludeLabels: "(unclosed"\n',
+      'node.excludeLabels: not a valid regular expression',
+    ],
+    [
+      'duplicate remotes',
+      'remotes:\n  - {name: a, kubeconfig: k}\n  - {name: a, kubeconfig: k}\n',
+      'remotes[1].name: duplicate remote name',
+    ],
+  ])('rejects %s, naming the field', async (_what, yaml, message) => {
+    const file = await configFile(yaml);
+    expect(() => loadConfig(file, {}, {})).toThrow(message);
+  });
+
+  it('rejects a missing configuration file and invalid YAML', async () => {
+    expect(() => loadConfig(join(dir, 'absent.yaml'), {}, {})).toThrow('--config: file not found');
+    const broken = await configFile('remotes: [\n');
+    expect(() => loadConfig(broken, {}, {})).toThrow('is not valid YAML');
+  });
+});

@@ -1,0 +1,139 @@
+import { describe, expect, it } from 'vitest';
+import { formatResourceList, parseResourceList } from '../../src/kube/quantity.ts';
+import { computeCapacity, isSchedulable, podRequests, type RemoteNode } from '../../src/node/capacity.ts';
+
+function node(name: string, overrides: Partial<RemoteNode> = {}): RemoteNode {
+  return {
+    name,
+    labels: {},
+    allocatable: parseResourceList({ cpu: '4', memory: '16Gi', pods: '110' }),
+    unschedulable: false,
+    taints: [],
+    conditions: { Ready: 'True' },
+    ...overrides,
+  };
+}
+
+describe('isSchedulable', () => {
+  it.each([
+    ['a Ready node', node('a'), true],
+    ['a NotReady node', node('a', { conditions: { Ready: 'False' } }), false],
+    ['a cordoned node', node('a', { unschedulable: true }), false],
+    [
+      'a control-plane node',
+      node('a', { taints: [{ key: 'node-role.kubernetes.io/control-plane', effect: 'NoSchedule' }] }),
+      false,
+    ],
+    [
+      'an unreachable node',
+      node('a', { taints: [{ key: 'node.kubernetes.io/unreachable', effect: 'NoExecute' }] }),
+      false,
+    ],
+    [
+      'a GPU node with a custom taint pods may tolerate',
+      node('a', { taints: [{ key: 'nvidia.com/gpu', effect: 'NoSchedule' }] }),
+      true,
+    ],
+    ['a virtual node of another Spillway', node('a', { labels: { type: 'virtual-kubelet' } }), false],
+  ])('%s: %s', (_what, candidate, expected) => {
+    expect(isSchedulable(candidate)).toBe(expected);
+  });
+});
+
+describe('podRequests', () => {
+  const requests = (cpu: string, memory?: string) => ({
+    resources: { requests: { cpu, ...(memory ? { memory } : {}) } },
+  });
+
+  it.each([
+    ['no containers', {}, { pods: '1' }],
+    [
+      'app containers are summed',
+      { containers: [requests('100m', '64Mi'), requests('200m', '64Mi')] },
+      { cpu: '300m', memory: '128Mi', pods: '1' },
+    ],
+    [
+      'a larger init container wins',
+      { containers: [requests('100m')], initContainers: [requests('2')] },
+      { cpu: '2', pods: '1' },
+    ],
+    [
+      'sidecars run alongside app containers',
+      { containers: [requests('500m')], initContainers: [{ ...requests('250m'), restartPolicy: 'Always' }] },
+      { cpu: '750m', pods: '1' },
+    ],
+    [
+      'an init container after a sidecar runs next to it',
+      {
+        containers: [requests('100m')],
+        initContainers: [{ ...requests('1'), restartPolicy: 'Always' }, requests('2')],
+      },
+      { cpu: '3', pods: '1' },
+    ],
+    [
+      'overhead is added',
+      { containers: [requests('1')], overhead: { cpu: '250m' } },
+      { cpu: '1250m', pods: '1' },
+    ],
+    [
+      'pod-level requests win for what they name',
+      { containers: [requests('1', '1Gi')], resources: { requests: { cpu: '3' } } },
+      { cpu: '3', memory: '1Gi', pods: '1' },
+    ],
+  ])('%s', (_what, spec, expected) => {
+    expect(formatResourceList(podRequests(spec))).toEqual(expected);
+  });
+});
+
+describe('computeCapacity', () => {
+  const nodes = [node('a'), node('b'), node('c', { unschedulable: true })];
+  const pod = (nodeName: string, cpu: string, ownDelegate = false) => ({
+    nodeName,
+    ownDelegate,
+    requests: parseResourceList({ cpu, memory: '1Gi', pods: '1' }),
+  });
+
+  it('sums the schedulable nodes and subtracts only other tenants there', () => {
+    const capacity = computeCapacity({
+      nodes,
+      pods: [pod('a', '1'), pod('b', '500m', true), pod('c', '2'), { ...pod('a', '1'), nodeName: undefined }],
+    });
+    expect(formatResourceList(capacity.allocatable)).toEqual({ cpu: '7', memory: '31Gi', pods: '219' });
+    expect(formatResourceList(capacity.total)).toEqual({ cpu: '8', memory: '32Gi', pods: '220' });
+    expect(capacity.schedulableNodes).toBe(2);
+  });
+
+  it('never goes below zero when other tenants overcommit', () => {
+    const capacity = computeCapacity({ nodes: [node('a')], pods: [pod('a', '10')] });
+    expect(formatResourceList(capacity.allocatable).cpu).toBe('0');
+  });
+
+  it('caps by a percentage of the total and by absolute quantities, keeping pods whole', () => {
+    const capacity = computeCapacity({ nodes, pods: [], share: { percent: 33, max: { memory: '10Gi' } } });
+    expect(formatResourceList(capacity.allocatable)).toEqual({ cpu: '2640m', memory: '10Gi', pods: '72' });
+  });
+
+  it('advertises zero cpu, memory and pods when no node is schedulable', () => {
+    expect(
+      formatResourceList(
+        computeCapacity({ nodes: [node('a', { unschedulable: true })], pods: [] }).allocatable,
+      ),
+    ).toEqual({
+      cpu: '0',
+      memory: '0',
+      pods: '0',
+    });
+  });
+
+  it('includes extended resources of schedulable nodes only', () => {
+    const gpu = node('gpu', {
+      allocatable: parseResourceList({ cpu: '8', memory: '32Gi', pods: '110', 'nvidia.com/gpu': '4' }),
+    });
+    const cordonedGpu = { ...gpu, name: 'gpu2', unschedulable: true };
+    expect(
+      formatResourceList(computeCapacity({ nodes: [gpu, cordonedGpu], pods: [] }).allocatable)[
+        'nvidia.com/gpu'
+      ],
+    ).toBe('4');
+  });
+});
