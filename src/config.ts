@@ -115,6 +115,29 @@ const schema = z.strictObject({
       statusMinIntervalSeconds: z.number().min(0).default(1),
     })
     .prefault({}),
+  pods: z
+    .strictObject({
+      /** Remote namespace = prefix + host namespace. */
+      namespacePrefix: z
+        .string()
+        .regex(
+          /^([a-z0-9][-a-z0-9]*)?$/,
+          'must be lowercase letters, digits and "-", starting with a letter or digit',
+        )
+        .max(30)
+        .default(''),
+      workers: z.number().int().min(1).max(256).default(16),
+      /** What to do with a delegate the remote cannot schedule for longer than timeoutSeconds. */
+      unschedulable: z
+        .strictObject({
+          timeoutSeconds: z.number().positive().default(300),
+          policy: z.enum(['wait', 'fail']).default('wait'),
+        })
+        .prefault({}),
+      /** Every pod is reconciled again this often, and orphans are collected, even without events. */
+      resyncSeconds: z.number().positive().default(300),
+    })
+    .prefault({}),
   remotes: z.array(remote).default([]),
   discovery: z.strictObject({ enabled: z.boolean().default(true) }).prefault({}),
   remoteQps: z.number().positive().default(50),
@@ -126,6 +149,7 @@ export type Config = z.infer<typeof schema> & { readonly configDir: string; read
 export type RemoteConfig = z.infer<typeof remote>;
 export type TaintConfig = z.infer<typeof taint>;
 export type ShareConfig = NonNullable<z.infer<typeof share>>;
+export type PodsConfig = z.infer<typeof schema>['pods'];
 
 /** Values given on the command line, which win over the environment and the file. */
 export interface ConfigOverrides {

@@ -9,6 +9,8 @@ export const MANAGED_BY_VALUE = 'spillway';
 export const LABEL_HOST_CLUSTER = 'spillway.dev/host-cluster';
 /** The UID of the host pod a delegate mirrors; a re-created namesake has another UID. */
 export const LABEL_HOST_POD_UID = 'spillway.dev/host-pod-uid';
+/** The virtual node a delegate (or reflected object) was created for; several may share one remote. */
+export const LABEL_VIRTUAL_NODE = 'spillway.dev/virtual-node';
 /** The remote cluster a virtual node stands for. */
 export const LABEL_CLUSTER = 'spillway.dev/cluster';
 

@@ -27,6 +27,8 @@ export interface InformerOptions<T extends KubeObject, S extends KubeObject> {
   readonly fieldSelector?: string;
   /** What to keep of each object (drop managedFields and everything reconcile does not read). */
   readonly transform?: (object: T) => S;
+  /** Objects to keep at all; others are neither cached nor reported (evaluated on every event). */
+  readonly filter?: (object: T) => boolean;
   readonly logger: Logger;
   readonly pageSize?: number;
 }
@@ -112,6 +114,10 @@ export class Informer<T extends KubeObject, S extends KubeObject = T> {
   }
 
   private store(raw: T): void {
+    if (this.options.filter && !this.options.filter(raw)) {
+      this.remove(raw);
+      return;
+    }
     const object = this.options.transform ? this.options.transform(raw) : (raw as unknown as S);
     const key = keyOf(raw);
     const previous = this.cache.get(key);
@@ -233,9 +239,13 @@ export class Informer<T extends KubeObject, S extends KubeObject = T> {
         const event = JSON.parse(line) as { type: string; object: T & { code?: number } };
         if (event.type === 'ERROR') {
           if (event.object.code === 410) this.resourceVersion = '';
-          throw Object.assign(new Error(`watch error: ${messageOf(event.object)}`), {
-            statusCode: event.object.code,
-          });
+          const status = event.object as { message?: string; reason?: string };
+          throw Object.assign(
+            new Error(`watch error: ${status.reason ?? ''} ${status.message ?? ''}`.trim()),
+            {
+              statusCode: event.object.code,
+            },
+          );
         }
         const version = event.object.metadata?.resourceVersion;
         if (version) this.resourceVersion = version;

@@ -5,7 +5,7 @@ import type { Logger } from 'pino';
 import type { ClusterClient } from '../kube/client.ts';
 import { Informer } from '../kube/informer.ts';
 import { parseResourceList, resourceListsEqual } from '../kube/quantity.ts';
-import { isOwnedObject } from '../ownership.ts';
+import { isOwnedObject, LABEL_VIRTUAL_NODE } from '../ownership.ts';
 import { podRequests, type RemoteNode, type RemotePodUsage } from './capacity.ts';
 
 interface TrimmedNode extends RemoteNode {
@@ -33,7 +33,7 @@ export function trimNode(node: V1Node): TrimmedNode {
   };
 }
 
-export function trimPod(pod: V1Pod, hostClusterName: string): TrimmedPod {
+export function trimPod(pod: V1Pod, hostClusterName: string, nodeName: string): TrimmedPod {
   return {
     metadata: {
       name: pod.metadata?.name,
@@ -42,7 +42,10 @@ export function trimPod(pod: V1Pod, hostClusterName: string): TrimmedPod {
     },
     nodeName: pod.spec?.nodeName,
     requests: podRequests(pod.spec as Parameters<typeof podRequests>[0]),
-    ownDelegate: isOwnedObject(pod.metadata?.labels, hostClusterName),
+    // This virtual node's delegates are counted on the host side already (they are its pods).
+    ownDelegate:
+      isOwnedObject(pod.metadata?.labels, hostClusterName) &&
+      pod.metadata?.labels?.[LABEL_VIRTUAL_NODE] === nodeName,
   };
 }
 
@@ -53,10 +56,11 @@ export class RemoteView {
   constructor(options: {
     client: ClusterClient;
     hostClusterName: string;
+    nodeName: string;
     logger: Logger;
     onChange: () => void;
   }) {
-    const { client, hostClusterName, logger, onChange } = options;
+    const { client, hostClusterName, nodeName, logger, onChange } = options;
     this.nodes = new Informer<V1Node, TrimmedNode>({
       name: `${client.name}/nodes`,
       client,
@@ -70,7 +74,7 @@ export class RemoteView {
       path: '/api/v1/pods',
       // Finished pods request nothing; leaving them out keeps the cache small on busy clusters.
       fieldSelector: 'status.phase!=Succeeded,status.phase!=Failed',
-      transform: (pod) => trimPod(pod, hostClusterName),
+      transform: (pod) => trimPod(pod, hostClusterName, nodeName),
       logger,
     });
     const changed = (

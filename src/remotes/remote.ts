@@ -9,6 +9,10 @@ import { NodeController } from '../node/controller.ts';
 import { RemoteHealth } from '../node/health.ts';
 import { LeaseHeartbeat } from '../node/lease.ts';
 import { RemoteView } from '../node/remote-view.ts';
+import { PodController } from '../pods/controller.ts';
+
+/** Labels only a virtual node has; a pod's selector on them is dropped from its delegate. */
+const VIRTUAL_NODE_LABEL_KEYS = ['type', 'kubernetes.io/role', 'kubernetes.io/hostname'];
 
 export interface RemoteSpec {
   readonly name: string;
@@ -39,6 +43,7 @@ export class RemoteCluster {
   readonly health: RemoteHealth;
   readonly node: NodeController;
   readonly lease: LeaseHeartbeat;
+  readonly pods: PodController;
   private readonly controller = new AbortController();
   private readonly logger: Logger;
 
@@ -58,6 +63,7 @@ export class RemoteCluster {
     this.view = new RemoteView({
       client: this.client,
       hostClusterName: config.hostClusterName,
+      nodeName: spec.nodeName,
       logger: this.logger,
       onChange: enqueueNode,
     });
@@ -87,6 +93,24 @@ export class RemoteCluster {
       health: this.health,
       logger: this.logger,
     });
+    const taints = spec.taints ?? config.node.taints;
+    this.pods = new PodController({
+      host: context.host,
+      remote: this.client,
+      events: context.events,
+      hostClusterName: config.hostClusterName,
+      remoteName: spec.name,
+      nodeName: spec.nodeName,
+      kubeletAddress: config.kubelet.address,
+      pods: config.pods,
+      virtualOnlyLabelKeys: new Set([
+        ...VIRTUAL_NODE_LABEL_KEYS,
+        ...Object.keys(config.node.labels),
+        ...Object.keys(spec.labels),
+      ]),
+      virtualTaintKeys: new Set(taints.map((t) => t.key)),
+      logger: this.logger,
+    });
     this.lease = new LeaseHeartbeat({
       client: context.host,
       nodeName: spec.nodeName,
@@ -108,6 +132,7 @@ export class RemoteCluster {
     this.view.start(signal);
     this.node.start(signal);
     this.lease.start(signal);
+    this.pods.start(signal);
   }
 
   /** Stops all work for this remote; with deleteNode, also removes its virtual node from the host. */

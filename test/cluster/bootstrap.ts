@@ -4,7 +4,13 @@
 import { request as httpRequest } from 'node:http';
 import { type RequestOptions, request } from 'node:https';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { CoreV1Api, KubeConfig, RbacAuthorizationV1Api, type V1Node } from '@kubernetes/client-node';
+import {
+  CoordinationV1Api,
+  CoreV1Api,
+  KubeConfig,
+  RbacAuthorizationV1Api,
+  type V1Node,
+} from '@kubernetes/client-node';
 import type { Binaries } from './binaries.ts';
 import { SIMULATED_NODE_ANNOTATION, SIMULATED_NODE_ANNOTATION_VALUE } from './components.ts';
 import { kubectl } from './kubectl.ts';
@@ -161,6 +167,24 @@ export async function bootstrapCluster(
     },
   });
   for (const node of shape.nodes) await createSimulatedNode(kubeconfig, node);
+}
+
+/**
+ * Deletes the node leases a previous kwok process held, so the new one manages the simulated nodes at
+ * once instead of waiting for them to expire (kwok only manages nodes whose lease it holds).
+ */
+export async function releaseSimulatedNodeLeases(kubeconfig: string): Promise<void> {
+  const kc = new KubeConfig();
+  kc.loadFromFile(kubeconfig);
+  const core = kc.makeApiClient(CoreV1Api);
+  const coordination = kc.makeApiClient(CoordinationV1Api);
+  const nodes = await core.listNode();
+  for (const node of nodes.items) {
+    if (node.metadata?.annotations?.[SIMULATED_NODE_ANNOTATION] !== SIMULATED_NODE_ANNOTATION_VALUE) continue;
+    await coordination
+      .deleteNamespacedLease({ name: node.metadata.name as string, namespace: 'kube-node-lease' })
+      .catch(() => undefined);
+  }
 }
 
 /** Waits until kwok reports every simulated node Ready and the default ServiceAccount exists. */

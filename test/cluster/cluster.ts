@@ -6,7 +6,13 @@ import { existsSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type Binaries, ensureBinaries } from './binaries.ts';
-import { bootstrapCluster, waitForApiserver, waitForEtcd, waitForNodesReady } from './bootstrap.ts';
+import {
+  bootstrapCluster,
+  releaseSimulatedNodeLeases,
+  waitForApiserver,
+  waitForEtcd,
+  waitForNodesReady,
+} from './bootstrap.ts';
 import { adminKubeconfig, ensureClusterPki } from './cluster-pki.ts';
 import { type ClusterPorts, type ComponentName, componentSpecs } from './components.ts';
 import { isAlive } from './lock.ts';
@@ -133,6 +139,8 @@ export class LocalCluster {
       await waitForApiserver(this.kubeconfigPath, this.failureProbe('kube-apiserver'));
       if (!this.state.bootstrapped) {
         await bootstrapCluster(this.kubeconfigPath, this.binaries, this.state.shape);
+      } else {
+        await releaseSimulatedNodeLeases(this.kubeconfigPath);
       }
       await launch('kube-controller-manager');
       await launch('kube-scheduler');

@@ -157,6 +157,7 @@ export function componentSpecs(o: ComponentOptions): ComponentSpec[] {
         `--tls-private-key-file=${o.pki.kwokServingKey}`,
         '--node-lease-duration-seconds=40',
         `--config=${o.binaries.kwokStages}`,
+        `--config=${join(import.meta.dirname, 'kwok', 'run-to-completion.yaml')}`,
         `--enable-crds=${KWOK_CRDS.join(',')}`,
       ],
     },
