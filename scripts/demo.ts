@@ -98,6 +98,54 @@ console.log(
     ])
   ).stdout,
 );
+console.log('==> a sample app through the virtual node');
+const manifest = `
+apiVersion: v1
+kind: Namespace
+metadata: {name: demo}
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: hello-config, namespace: demo}
+data: {greeting: "hello from the host cluster"}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: hello, namespace: demo}
+spec:
+  replicas: 3
+  selector: {matchLabels: {app: hello}}
+  template:
+    metadata: {labels: {app: hello}}
+    spec:
+      nodeSelector: {spillway.dev/cluster: remote}
+      tolerations: [{key: virtual-kubelet.io/provider, operator: Exists}]
+      containers:
+        - name: hello
+          image: nginx:1.27
+          resources: {requests: {cpu: 100m, memory: 64Mi}}
+          env: [{name: GREETING, valueFrom: {configMapKeyRef: {name: hello-config, key: greeting}}}]
+`;
+const hostApply = (args: string[], input?: string) =>
+  kubectl(kubectlBinary, kubeconfigPathOf('host'), args, input === undefined ? {} : { input });
+await hostApply(['apply', '-f', '-'], manifest);
+await hostApply(['rollout', 'status', 'deployment/hello', '-n', 'demo', '--timeout=120s']);
+console.log('\n$ kubectl get pods -n demo -o wide      # host cluster: the pods, on the virtual node');
+console.log((await host(['get', 'pods', '-n', 'demo', '-l', 'app=hello', '-o', 'wide'])).stdout);
+console.log(
+  '$ kubectl get pods -n demo -o wide      # remote cluster: their delegates, on real remote nodes',
+);
+const remotePods = await kubectl(kubectlBinary, kubeconfigPathOf('remote'), [
+  'get',
+  'pods',
+  '-n',
+  'demo',
+  '-l',
+  'app=hello',
+  '-o',
+  'wide',
+]);
+console.log(remotePods.stdout);
 console.log(
   'Spillway keeps running; `npm run demo -- stop` stops it and `npm run clusters -- down` removes the clusters.',
 );

@@ -88,8 +88,8 @@ const schema = z.strictObject({
   host: z
     .strictObject({
       kubeconfig: z.string().min(1).optional(),
-      qps: z.number().positive().default(50),
-      burst: z.number().int().positive().default(100),
+      qps: z.number().positive().default(100),
+      burst: z.number().int().positive().default(200),
     })
     .prefault({}),
   kubelet: z
@@ -134,14 +134,16 @@ const schema = z.strictObject({
           policy: z.enum(['wait', 'fail']).default('wait'),
         })
         .prefault({}),
+      /** A new delegate's Pending status waits this long, so a quick start costs one host write. */
+      statusSettleMilliseconds: z.number().int().min(0).max(10_000).default(1000),
       /** Every pod is reconciled again this often, and orphans are collected, even without events. */
       resyncSeconds: z.number().positive().default(300),
     })
     .prefault({}),
   remotes: z.array(remote).default([]),
   discovery: z.strictObject({ enabled: z.boolean().default(true) }).prefault({}),
-  remoteQps: z.number().positive().default(50),
-  remoteBurst: z.number().int().positive().default(100),
+  remoteQps: z.number().positive().default(100),
+  remoteBurst: z.number().int().positive().default(200),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 

@@ -2,6 +2,7 @@
 // this layer adds what it lacks: a per-cluster rate limiter with a separate lane for heartbeats (so a
 // burst of pod work can never starve a lease renewal), retries on throttling and server hiccups that
 // honour Retry-After, request timeouts, and plain-JSON responses of the same shape as watch events.
+import type { RequestOptions as HttpsRequestOptions } from 'node:https';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ApiException, HttpMethod, type KubeConfig, RequestContext } from '@kubernetes/client-node';
 import PQueue from 'p-queue';
@@ -11,6 +12,8 @@ import { VERSION } from '../version.ts';
 import { isRetriable, retryAfterSecondsOf } from './errors.ts';
 
 export type Lane = 'normal' | 'heartbeat';
+
+const DISPATCHER_LIFETIME_MS = 10 * 60_000;
 
 export type PatchType = 'merge' | 'strategic' | 'json' | 'apply';
 
@@ -51,6 +54,8 @@ export class ClusterClient {
   private readonly logger: Logger;
   private readonly userAgent: string;
   private readonly lanes: Record<Lane, PQueue>;
+  private dispatcher: Dispatcher | undefined;
+  private dispatcherCreatedAt = 0;
 
   constructor(options: ClusterClientOptions) {
     const cluster = options.kubeConfig.getCurrentCluster();
@@ -80,11 +85,43 @@ export class ClusterClient {
     return url;
   }
 
-  /** An authenticated request context for this cluster, for callers that stream (watches, logs). */
-  async context(url: URL, method: HttpMethod = HttpMethod.GET): Promise<RequestContext> {
-    const context = new RequestContext(url.toString(), method);
-    await this.kubeConfig.applySecurityAuthentication(context);
-    return context;
+  private dispatcherExpired(): boolean {
+    return !this.dispatcher || Date.now() - this.dispatcherCreatedAt > DISPATCHER_LIFETIME_MS;
+  }
+
+  /**
+   * Headers and a connection pool for a request. client-node builds a new undici Agent for every
+   * request it authenticates (a TLS handshake and a lingering socket each time), so the pool is kept
+   * here, one per cluster, and renewed every few minutes so rotated certificates are picked up.
+   */
+  async authenticate(
+    url: URL,
+    method: HttpMethod = HttpMethod.GET,
+  ): Promise<{ headers: Record<string, string>; dispatcher?: Dispatcher }> {
+    // Headers through the https-options path, whose agent client-node does cache: cheap per request,
+    // and token rotation (token files, exec plugins) still applies.
+    const options: HttpsRequestOptions = { headers: {} };
+    await this.kubeConfig.applyToHTTPSOptions(options);
+    const headers: Record<string, string> = {};
+    for (const [name, value] of Object.entries(options.headers ?? {})) {
+      if (value !== undefined) headers[name] = String(value);
+    }
+    if (this.dispatcherExpired()) {
+      const context = new RequestContext(url.toString(), method);
+      await this.kubeConfig.applySecurityAuthentication(context);
+      const fresh = context.getDispatcher() as Dispatcher | undefined;
+      // Concurrent first requests all build one; the first to finish wins, the others drop theirs.
+      if (this.dispatcherExpired()) {
+        const previous = this.dispatcher;
+        this.dispatcher = fresh;
+        this.dispatcherCreatedAt = Date.now();
+        // Requests may still hold the old pool; close it (after they finish) only a while later.
+        if (previous) setTimeout(() => void previous.close().catch(() => {}), 60_000).unref();
+      } else {
+        void fresh?.close().catch(() => {});
+      }
+    }
+    return { headers, dispatcher: this.dispatcher };
   }
 
   async request<T>(method: HttpMethod, path: string, options: RequestOptions = {}): Promise<T> {
@@ -104,9 +141,9 @@ export class ClusterClient {
 
   private async once<T>(method: HttpMethod, path: string, options: RequestOptions): Promise<T> {
     const url = this.url(path, options.query);
-    const context = await this.context(url, method);
+    const auth = await this.authenticate(url, method);
     const headers: Record<string, string> = {
-      ...context.getHeaders(),
+      ...auth.headers,
       accept: 'application/json',
       'user-agent': this.userAgent,
     };
@@ -120,7 +157,7 @@ export class ClusterClient {
       method,
       headers,
       body,
-      dispatcher: context.getDispatcher() as Dispatcher | undefined,
+      dispatcher: auth.dispatcher,
       signal: options.signal ? AbortSignal.any([options.signal, timeout]) : timeout,
     });
     const text = await response.text();
@@ -174,5 +211,7 @@ export class ClusterClient {
   close(): void {
     this.lanes.normal.clear();
     this.lanes.heartbeat.clear();
+    void this.dispatcher?.close().catch(() => {});
+    this.dispatcher = undefined;
   }
 }

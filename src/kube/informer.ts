@@ -7,7 +7,7 @@ import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ApiException } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import { type Dispatcher, fetch } from 'undici';
+import { fetch } from 'undici';
 import type { ClusterClient } from './client.ts';
 import { isGone, messageOf } from './errors.ts';
 
@@ -145,6 +145,16 @@ export class Informer<T extends KubeObject, S extends KubeObject = T> {
       } catch (error) {
         if (signal.aborted) return;
         if (isGone(error)) this.resourceVersion = '';
+        // A watch that served for a while and then broke (an idle stream timed out, a proxy closed it)
+        // is a reconnect, not a failure: watch again at once from where it stopped.
+        const longLived = Date.now() - started > 60_000 && this.resourceVersion !== '';
+        if (longLived && !isGone(error)) {
+          this.options.logger.debug(
+            { informer: this.name, err: messageOf(error) },
+            'watch ended; reconnecting',
+          );
+          continue;
+        }
         failures++;
         this.options.logger.info(
           { informer: this.name, cluster: this.options.client.name, failures, err: messageOf(error) },
@@ -206,7 +216,7 @@ export class Informer<T extends KubeObject, S extends KubeObject = T> {
       labelSelector: this.options.labelSelector,
       fieldSelector: this.options.fieldSelector,
     });
-    const context = await client.context(url);
+    const auth = await client.authenticate(url);
     // The server ends the watch after timeoutSeconds; silence well past that is a dead connection.
     const stalled = new AbortController();
     let stallTimer: NodeJS.Timeout | undefined;
@@ -218,8 +228,8 @@ export class Informer<T extends KubeObject, S extends KubeObject = T> {
     armStallTimer();
     try {
       const response = await fetch(url, {
-        headers: { ...context.getHeaders(), accept: 'application/json' },
-        dispatcher: context.getDispatcher() as Dispatcher | undefined,
+        headers: { ...auth.headers, accept: 'application/json' },
+        dispatcher: auth.dispatcher,
         signal: AbortSignal.any([signal, stalled.signal]),
       });
       if (response.status !== 200 || !response.body) {

@@ -16,6 +16,8 @@ export interface PodContext {
   readonly reflector: Reflector;
   readonly memory: PodMemory;
   readonly unschedulable: PodsConfig['unschedulable'];
+  /** How long a new delegate may stay Pending before its status is written (coalesces Pending→Running). */
+  readonly statusSettleMs: number;
   delegateKey(hostKey: string): string;
   /** Looks up what forge needs from the remote (does the pod's PriorityClass exist there?). */
   prepare(hostPod: V1Pod): Promise<void>;

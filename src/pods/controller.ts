@@ -110,6 +110,7 @@ export class PodController {
       reflector: this.reflector,
       memory,
       unschedulable: pods.unschedulable,
+      statusSettleMs: pods.statusSettleMilliseconds,
       delegateKey: (hostKey) => {
         const [namespace, name] = hostKey.split('/') as [string, string];
         return `${delegateNamespace(namespace, pods.namespacePrefix)}/${name}`;
@@ -141,7 +142,8 @@ export class PodController {
     this.delegates.on((_event, delegate) => {
       const namespace = delegate.metadata?.annotations?.[ANNOTATION_HOST_NAMESPACE];
       const name = delegate.metadata?.annotations?.[ANNOTATION_HOST_NAME];
-      if (namespace && name) this.queue.add(`${namespace}/${name}`);
+      // A delegate changed (scheduled, started, finished): reflecting it is quick and someone is waiting for it.
+      if (namespace && name) this.queue.add(`${namespace}/${name}`, true);
     });
   }
 

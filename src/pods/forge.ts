@@ -22,6 +22,13 @@ export const ANNOTATION_HOST_NAMESPACE = 'spillway.dev/host-namespace';
 export const ANNOTATION_HOST_NAME = 'spillway.dev/host-name';
 /** Controller labels of the host pod, kept out of the delegate's labels (see CONTROLLER_LABELS). */
 export const ANNOTATION_HOST_CONTROLLER_LABELS = 'spillway.dev/host-controller-labels';
+/**
+ * The label and annotation keys Spillway copied from the host pod. Only these are ever changed or
+ * removed on the delegate: the remote's own admission adds labels too (topology labels at binding),
+ * and those are not Spillway's to take away.
+ */
+export const ANNOTATION_MANAGED_LABELS = 'spillway.dev/managed-labels';
+export const ANNOTATION_MANAGED_ANNOTATIONS = 'spillway.dev/managed-annotations';
 
 /**
  * Labels that controllers put in their selectors to find "their" pods. A delegate keeps none of them,
@@ -135,6 +142,7 @@ export function delegatePod(hostPod: V1Pod, context: ForgeContext): V1Pod {
     if (CONTROLLER_LABELS.includes(key)) controllerLabels[key] = value;
     else if (!key.startsWith('spillway.dev/')) labels[key] = value;
   }
+  const copiedLabels = Object.keys(labels).sort().join(',');
   labels[LABEL_MANAGED_BY] = MANAGED_BY_VALUE;
   labels[LABEL_HOST_CLUSTER] = context.hostClusterName;
   labels[LABEL_HOST_POD_UID] = metadata.uid ?? '';
@@ -144,6 +152,8 @@ export function delegatePod(hostPod: V1Pod, context: ForgeContext): V1Pod {
   for (const [key, value] of Object.entries(metadata.annotations ?? {})) {
     if (!key.startsWith('spillway.dev/')) annotations[key] = value;
   }
+  annotations[ANNOTATION_MANAGED_ANNOTATIONS] = Object.keys(annotations).sort().join(',');
+  annotations[ANNOTATION_MANAGED_LABELS] = copiedLabels;
   annotations[ANNOTATION_HOST_NAMESPACE] = metadata.namespace ?? '';
   annotations[ANNOTATION_HOST_NAME] = metadata.name ?? '';
   if (Object.keys(controllerLabels).length > 0) {
@@ -215,6 +225,22 @@ export function mutableFields(pod: V1Pod): MutableFields {
   };
 }
 
+function managedKeys(pod: V1Pod, annotation: string): Set<string> {
+  return new Set((pod.metadata?.annotations?.[annotation] ?? '').split(',').filter(Boolean));
+}
+
+/** Sets what differs from `want`; removes only keys Spillway set before (`managed`) and no longer wants. */
+function changes(
+  have: Record<string, string>,
+  want: Record<string, string>,
+  managed: ReadonlySet<string>,
+): Record<string, string | null> | undefined {
+  const result: Record<string, string | null> = {};
+  for (const [key, value] of Object.entries(want)) if (have[key] !== value) result[key] = value;
+  for (const key of managed) if (!(key in want) && key in have) result[key] = null;
+  return Object.keys(result).length > 0 ? result : undefined;
+}
+
 function sameRecord(a: Record<string, string>, b: Record<string, string>): boolean {
   const keys = Object.keys(a);
   return keys.length === Object.keys(b).length && keys.every((k) => a[k] === b[k]);
@@ -228,16 +254,12 @@ export function delegateUpdate(desired: V1Pod, current: V1Pod): Record<string, u
   const want = mutableFields(desired);
   const have = mutableFields(current);
   const patch: { metadata?: Record<string, unknown>; spec?: Record<string, unknown> } = {};
-  if (!sameRecord(want.labels, have.labels)) {
-    const labels: Record<string, string | null> = { ...want.labels };
-    for (const key of Object.keys(have.labels)) if (!(key in want.labels)) labels[key] = null;
-    patch.metadata = { ...patch.metadata, labels };
-  }
-  if (!sameRecord(want.annotations, have.annotations)) {
-    const annotations: Record<string, string | null> = { ...want.annotations };
-    for (const key of Object.keys(have.annotations)) if (!(key in want.annotations)) annotations[key] = null;
-    patch.metadata = { ...patch.metadata, annotations };
-  }
+  const managedLabels = managedKeys(current, ANNOTATION_MANAGED_LABELS);
+  const managedAnnotations = managedKeys(current, ANNOTATION_MANAGED_ANNOTATIONS);
+  const labels = changes(have.labels, want.labels, managedLabels);
+  if (labels) patch.metadata = { labels };
+  const annotations = changes(have.annotations, want.annotations, managedAnnotations);
+  if (annotations) patch.metadata = { ...patch.metadata, annotations };
   const imagesChanged = !sameRecord(want.images, have.images);
   if (imagesChanged || want.activeDeadlineSeconds !== have.activeDeadlineSeconds) {
     patch.spec = {};

@@ -98,7 +98,7 @@ export async function reconcilePod(
   }
 
   const patch = delegateUpdate(context.forge(hostPod), delegate);
-  if (patch) await writes.patchDelegate(delegate, patch);
+  if (patch) await writes.patchDelegate(delegate, patch, log);
   const reflection = await writes.reflect(hostPod);
   if (reflection) return reflection;
 
@@ -112,6 +112,9 @@ export async function reconcilePod(
     await writes.deleteDelegate(delegate, undefined);
     return undefined;
   }
+  // A delegate that starts within the settle window gets one status write (Running), not two.
+  const settling = settleRemaining(key, hostPod, delegate, context);
+  if (settling > 0) return { requeueAfter: settling };
   await writes.writeHostStatus(
     hostPod,
     hostStatusFromDelegate(hostPod, delegate, verdict, context.statusContext()),
@@ -147,6 +150,14 @@ async function handleHostDeletion(
   }
   // The delegate's disappearance requeues the key; the timer is the grace period's backstop.
   return { requeueAfter: Math.max(100, graceEnds + GRACE_SLACK_MS - Date.now()) };
+}
+
+/** Time left before a just-created, still-Pending delegate's status is worth writing (0: write now). */
+function settleRemaining(key: string, hostPod: V1Pod, delegate: V1Pod, context: PodContext): number {
+  if (delegate.status?.phase !== 'Pending' || context.statusSettleMs <= 0) return 0;
+  const created = context.memory.createdFor(key);
+  if (!created || created.uid !== hostPod.metadata?.uid) return 0;
+  return Math.max(0, created.at + context.statusSettleMs - Date.now());
 }
 
 function delegatedCondition(pod: V1Pod) {

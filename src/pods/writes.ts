@@ -257,7 +257,8 @@ export class PodWrites {
     }
   }
 
-  async patchDelegate(delegate: V1Pod, patch: Record<string, unknown>): Promise<void> {
+  async patchDelegate(delegate: V1Pod, patch: Record<string, unknown>, log: Logger): Promise<void> {
+    log.debug({ patch }, 'updating delegate');
     const metadata = { ...(patch.metadata as object), resourceVersion: delegate.metadata?.resourceVersion };
     try {
       await this.options.remote.patch(

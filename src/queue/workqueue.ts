@@ -21,6 +21,8 @@ export interface WorkQueueOptions {
   readonly maxBackoffMs?: number;
 }
 
+const PRIORITY_RUN = 8;
+
 export class WorkQueue {
   readonly name: string;
   private readonly workers: number;
@@ -31,6 +33,12 @@ export class WorkQueue {
 
   /** Insertion-ordered: the first key is the next to run. */
   private readonly queued = new Set<string>();
+  /**
+   * Keys added with priority: run before the others (at most PRIORITY_RUN in a row, so the others
+   * keep moving). Used for cheap, latency-sensitive work, such as reflecting a status that changed.
+   */
+  private readonly urgent = new Set<string>();
+  private urgentInARow = 0;
   private readonly processing = new Set<string>();
   /** Keys added while they were being processed; they run again when that finishes. */
   private readonly dirty = new Set<string>();
@@ -53,7 +61,7 @@ export class WorkQueue {
 
   /** Number of keys waiting (not counting delayed ones or those being processed). */
   get length(): number {
-    return this.queued.size;
+    return this.queued.size + this.urgent.size;
   }
 
   get inFlight(): number {
@@ -64,7 +72,7 @@ export class WorkQueue {
     return this.delayed.size;
   }
 
-  add(key: string): void {
+  add(key: string, priority = false): void {
     if (this.shuttingDown) return;
     const pending = this.delayed.get(key);
     if (pending) {
@@ -75,8 +83,13 @@ export class WorkQueue {
       this.dirty.add(key);
       return;
     }
-    if (this.queued.has(key)) return;
-    this.queued.add(key);
+    if (this.urgent.has(key)) return;
+    if (priority) {
+      this.queued.delete(key);
+      this.urgent.add(key);
+    } else if (!this.queued.has(key)) {
+      this.queued.add(key);
+    }
     this.wakeUp?.();
   }
 
@@ -137,8 +150,11 @@ export class WorkQueue {
   }
 
   private next(): string | undefined {
-    for (const key of this.queued) {
-      this.queued.delete(key);
+    const takeUrgent = this.urgent.size > 0 && (this.urgentInARow < PRIORITY_RUN || this.queued.size === 0);
+    const from = takeUrgent ? this.urgent : this.queued;
+    this.urgentInARow = takeUrgent ? this.urgentInARow + 1 : 0;
+    for (const key of from) {
+      from.delete(key);
       return key;
     }
     return undefined;

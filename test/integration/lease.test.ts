@@ -11,6 +11,7 @@ const suffix = uniqueSuffix();
 const nodeName = `spillway-lease-${suffix}`;
 const namespace = `lease-${suffix}`;
 const host = kube(clusters.host.kubeconfig);
+const remote = kube(clusters.remote.kubeconfig);
 let spillway: Spillway;
 
 beforeAll(async () => {
@@ -23,9 +24,21 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await spillway?.stop();
   await host.core.deleteNamespace({ name: namespace }).catch(() => {});
+  // The flooded pods were mirrored: let Spillway collect their delegates before it stops.
+  await waitFor(
+    'delegates collected',
+    async () => {
+      const left = await remote.core.listPodForAllNamespaces({
+        labelSelector: `spillway.dev/virtual-node=${nodeName}`,
+      });
+      return left.items.length === 0 ? true : undefined;
+    },
+    { timeoutMs: 120_000 },
+  ).catch(() => {});
+  await spillway?.stop();
   await host.core.deleteNode({ name: nodeName }).catch(() => {});
+  await remote.core.deleteNamespace({ name: namespace }).catch(() => {});
 });
 
 describe('the node lease', () => {
@@ -34,6 +47,11 @@ describe('the node lease', () => {
       const node = await host.core.readNode({ name: nodeName }).catch(() => undefined);
       return condition(node, 'Ready')?.status === 'True' ? true : undefined;
     });
+    await waitFor('lease created', async () =>
+      host.coordination
+        .readNamespacedLease({ name: nodeName, namespace: 'kube-node-lease' })
+        .catch(() => undefined),
+    );
     const renewals: number[] = [];
     const readyMisses: string[] = [];
     let sampling = true;

@@ -1,5 +1,5 @@
 // Pod mirroring on real clusters: what users do with pods bound to a virtual node, and what they see.
-import { PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
+import { PatchStrategy, setHeaderOptions, type V1Pod, Watch } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Spillway } from '../../src/app.ts';
 import { clusters } from '../cluster/fixture.ts';
@@ -143,6 +143,57 @@ describe('pod mirroring', () => {
     const delegate = await delegateOf(name);
     expect(delegate?.metadata?.uid === delegateUid).toBe(false);
     await waitForRunning(host, namespace, 'app=web', 3);
+  });
+
+  it('deletes the delegate with the host pod’s grace period and finalises the host pod when the grace runs out', async () => {
+    await host.core.createNamespacedPod({
+      namespace,
+      body: {
+        metadata: { name: 'graceful', labels: { app: 'graceful' } },
+        spec: pinnedSpec(remoteName, { terminationGracePeriodSeconds: 30 }),
+      },
+    });
+    await waitForRunning(host, namespace, 'app=graceful', 1);
+    // A finalizer holds the delegate, as a slow container would: the grace window becomes observable.
+    await remote.core.patchNamespacedPod(
+      { name: 'graceful', namespace, body: { metadata: { finalizers: ['spillway.dev/test-hold'] } } },
+      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+    );
+    // The remote's kubelet (kwok) shortens the grace to 0 right after; the first deletion event shows ours.
+    const firstDeletion = new Promise<V1Pod>((resolve, reject) => {
+      void new Watch(remote.kubeConfig)
+        .watch(
+          `/api/v1/namespaces/${namespace}/pods`,
+          { fieldSelector: 'metadata.name=graceful' },
+          (_phase: string, pod: V1Pod) => {
+            if (pod.metadata?.deletionTimestamp) resolve(pod);
+          },
+          (error) => (error ? reject(error) : undefined),
+        )
+        .then((controller) => firstDeletion.finally(() => controller.abort()));
+    });
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const deletedAt = Date.now();
+    await host.core.deleteNamespacedPod({ name: 'graceful', namespace, gracePeriodSeconds: 4 });
+    const terminating = await firstDeletion;
+    expect(terminating.metadata?.deletionGracePeriodSeconds).toBe(4);
+    const hostTerminating = await host.core.readNamespacedPod({ name: 'graceful', namespace });
+    expect(hostTerminating.metadata?.deletionTimestamp).toBeDefined();
+    await waitFor(
+      'host pod finalised',
+      async () =>
+        (await host.core.readNamespacedPod({ name: 'graceful', namespace }).catch(() => undefined))
+          ? undefined
+          : true,
+      { timeoutMs: 20_000 },
+    );
+    const elapsed = Date.now() - deletedAt;
+    expect(elapsed).toBeGreaterThanOrEqual(3_500);
+    expect(elapsed).toBeLessThan(12_000);
+    await remote.core.patchNamespacedPod(
+      { name: 'graceful', namespace, body: { metadata: { finalizers: null } } },
+      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+    );
   });
 
   it('fails the host pod with a reason when its delegate is deleted remotely, and the ReplicaSet replaces it', async () => {

@@ -172,7 +172,11 @@ describe('the virtual node', () => {
       body: {
         metadata: {
           name: 'own-delegate',
-          labels: { 'spillway.dev/managed-by': 'spillway', 'spillway.dev/host-cluster': 'host' },
+          labels: {
+            'spillway.dev/managed-by': 'spillway',
+            'spillway.dev/host-cluster': 'host',
+            'spillway.dev/virtual-node': nodeName,
+          },
         },
         spec: { containers: [{ name: 'main', image: 'busybox', resources: { requests } }] },
       },

@@ -48,9 +48,13 @@ export async function writeConfig(options: TestSpillwayOptions): Promise<string>
   return file;
 }
 
-export async function startSpillway(options: TestSpillwayOptions): Promise<Spillway> {
+/** Starts Spillway in this process; with `logs`, every log line (at info and above) is also kept there. */
+export async function startSpillway(options: TestSpillwayOptions, logs?: string[]): Promise<Spillway> {
   const config = loadConfig(await writeConfig(options), {}, {});
-  const spillway = new Spillway(config, pino({ level: config.logLevel }));
+  const logger = logs
+    ? pino({ level: 'info' }, { write: (line: string) => void logs.push(line) })
+    : pino({ level: config.logLevel });
+  const spillway = new Spillway(config, logger);
   await spillway.start();
   return spillway;
 }

@@ -82,6 +82,8 @@ describe('delegatePod', () => {
       },
       annotations: {
         note: 'kept',
+        'spillway.dev/managed-annotations': 'note',
+        'spillway.dev/managed-labels': 'app',
         'spillway.dev/host-namespace': 'shop',
         'spillway.dev/host-name': 'web-1',
         'spillway.dev/host-controller-labels': '{"pod-template-hash":"abc123"}',
@@ -293,6 +295,24 @@ describe('delegateUpdate', () => {
 
   it('is nothing when the delegate matches', () => {
     expect(delegateUpdate(desired, structuredClone(desired))).toBeUndefined();
+  });
+
+  it('leaves alone labels and annotations the remote added (topology labels at binding)', () => {
+    const current = structuredClone(desired);
+    current.metadata = {
+      ...current.metadata,
+      labels: { ...current.metadata?.labels, 'topology.kubernetes.io/zone': 'eu-a' },
+      annotations: { ...current.metadata?.annotations, 'mutated-by': 'remote-webhook' },
+    };
+    expect(delegateUpdate(desired, current)).toBeUndefined();
+  });
+
+  it('removes a label the host pod lost, because Spillway had set it', () => {
+    const current = structuredClone(desired);
+    const withoutApp = delegatePod(hostPod({}, { labels: {} }), context);
+    expect(delegateUpdate(withoutApp, current)).toEqual({
+      metadata: { labels: { app: null }, annotations: { 'spillway.dev/managed-labels': '' } },
+    });
   });
 
   it('carries new images, labels, annotations, activeDeadlineSeconds and added tolerations', () => {

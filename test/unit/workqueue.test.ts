@@ -166,3 +166,26 @@ describe('the work queue', () => {
     );
   });
 });
+
+describe('priority', () => {
+  it('runs priority keys first, but lets the others through regularly', async () => {
+    const order: string[] = [];
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const queue = startQueue(async (key) => {
+      if (key === 'block') await gate;
+      order.push(key);
+      return undefined;
+    }, 1);
+    queue.add('block');
+    await until(() => queue.inFlight === 1);
+    for (let i = 0; i < 3; i++) queue.add(`normal-${i}`);
+    for (let i = 0; i < 10; i++) queue.add(`urgent-${i}`, true);
+    queue.add('normal-0', true); // promoted: it is now urgent
+    release();
+    await until(() => order.length === 14);
+    expect(order.slice(1, 9)).toEqual(Array.from({ length: 8 }, (_, i) => `urgent-${i}`));
+    expect(order[9]).toBe('normal-1');
+    expect(order.slice(10)).toEqual(['urgent-8', 'urgent-9', 'normal-0', 'normal-2']);
+  });
+});

@@ -1,0 +1,117 @@
+// What Spillway cannot do gets an event and a reason on the host pod; nothing is dropped silently.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Spillway } from '../../src/app.ts';
+import { clusters } from '../cluster/fixture.ts';
+import { kube, uniqueSuffix } from '../support/kube.ts';
+import { startSpillway } from '../support/spillway.ts';
+import { waitFor } from '../support/wait.ts';
+import { pinnedSpec, waitForRunning } from '../support/workloads.ts';
+
+const suffix = uniqueSuffix();
+const remoteName = `refuse-${suffix}`;
+const nodeName = `spillway-refuse-${suffix}`;
+const namespace = `refuse-${suffix}`;
+const host = kube(clusters.host.kubeconfig);
+const remote = kube(clusters.remote.kubeconfig);
+let spillway: Spillway;
+
+async function delegatedCondition(name: string, reason: string) {
+  return waitFor(`${name}: ${reason}`, async () => {
+    const pod = await host.core.readNamespacedPod({ name, namespace });
+    const condition = pod.status?.conditions?.find((c) => c.type === 'spillway.dev/Delegated');
+    return condition?.reason === reason ? { pod, condition } : undefined;
+  });
+}
+
+async function warning(name: string, reason: string) {
+  return waitFor(`${reason} event on ${name}`, async () => {
+    const events = await host.core.listNamespacedEvent({
+      namespace,
+      fieldSelector: `involvedObject.name=${name}`,
+    });
+    return events.items.find((e) => e.reason === reason && e.type === 'Warning');
+  });
+}
+
+beforeAll(async () => {
+  await host.core.createNamespace({ body: { metadata: { name: namespace } } });
+  spillway = await startSpillway({
+    hostKubeconfig: clusters.host.kubeconfig,
+    remotes: [{ name: remoteName, kubeconfig: clusters.remote.kubeconfig, nodeName }],
+    extra: { pods: { unschedulable: { policy: 'fail', timeoutSeconds: 3 } } },
+  });
+  await waitFor('virtual node Ready', async () => {
+    const node = await host.core.readNode({ name: nodeName }).catch(() => undefined);
+    return node?.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True')
+      ? true
+      : undefined;
+  });
+});
+
+afterAll(async () => {
+  await host.core.deleteNamespace({ name: namespace }).catch(() => {});
+  await spillway?.stop();
+  await host.core.deleteNode({ name: nodeName }).catch(() => {});
+  await remote.core.deleteNamespace({ name: namespace }).catch(() => {});
+});
+
+describe('refusals', () => {
+  it('refuses a pod that needs host storage', async () => {
+    await host.core.createNamespacedPod({
+      namespace,
+      body: {
+        metadata: { name: 'with-claim' },
+        // Created already bound: the host scheduler would not place a pod whose claim is unbound.
+        spec: pinnedSpec(remoteName, {
+          nodeName,
+          volumes: [{ name: 'data', persistentVolumeClaim: { claimName: 'data' } }],
+        }),
+      },
+    });
+    const { pod, condition } = await delegatedCondition('with-claim', 'UnsupportedVolume');
+    expect(pod.status?.phase).toBe('Pending');
+    expect(condition.message).toContain('volume "data"');
+    await warning('with-claim', 'UnsupportedVolume');
+  });
+
+  it('surfaces what the remote’s admission forbids, and runs the pod once it is allowed', async () => {
+    await remote.core.createNamespace({ body: { metadata: { name: namespace } } }).catch(() => {});
+    await remote.core.createNamespacedResourceQuota({
+      namespace,
+      body: { metadata: { name: 'no-pods' }, spec: { hard: { pods: '0' } } },
+    });
+    await host.core.createNamespacedPod({
+      namespace,
+      body: { metadata: { name: 'quota', labels: { app: 'quota' } }, spec: pinnedSpec(remoteName) },
+    });
+    const { condition } = await delegatedCondition('quota', 'DelegateForbidden');
+    expect(condition.message).toContain('exceeded quota');
+    await warning('quota', 'DelegateForbidden');
+    await remote.core.deleteNamespacedResourceQuota({ name: 'no-pods', namespace });
+    await waitForRunning(host, namespace, 'app=quota', 1, 90_000);
+  });
+
+  it('explains a delegate the remote cannot schedule, and fails it after the configured time', async () => {
+    // 5 CPUs: the virtual node (12 CPUs in all) admits it, no single 4-CPU remote node can.
+    await host.core.createNamespacedPod({
+      namespace,
+      body: {
+        metadata: { name: 'too-big' },
+        spec: pinnedSpec(remoteName, {}, { resources: { requests: { cpu: '5' } } }),
+      },
+    });
+    const { condition } = await delegatedCondition('too-big', 'RemoteUnschedulable');
+    expect(condition.message).toContain('Insufficient cpu');
+    const failed = await waitFor('host pod Failed', async () => {
+      const pod = await host.core.readNamespacedPod({ name: 'too-big', namespace });
+      return pod.status?.phase === 'Failed' ? pod : undefined;
+    });
+    expect(failed.status?.reason).toBe('RemoteUnschedulable');
+    await warning('too-big', 'RemoteUnschedulable');
+    await waitFor('delegate removed', async () =>
+      (await remote.core.readNamespacedPod({ name: 'too-big', namespace }).catch(() => undefined))
+        ? undefined
+        : true,
+    );
+  });
+});

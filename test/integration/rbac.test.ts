@@ -1,0 +1,129 @@
+// Spillway runs with nothing but the permissions its manifests grant: ServiceAccount tokens in both
+// clusters, bound by manifests/base (host) and manifests/remote (remote), do the whole pod lifecycle.
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parse, parseAllDocuments, stringify } from 'yaml';
+import type { Spillway } from '../../src/app.ts';
+import { clusters } from '../cluster/fixture.ts';
+import { kube, uniqueSuffix } from '../support/kube.ts';
+import { startSpillway } from '../support/spillway.ts';
+import { waitFor } from '../support/wait.ts';
+import { createDeployment, pinnedSpec, waitForRunning } from '../support/workloads.ts';
+
+const root = join(import.meta.dirname, '..', '..');
+const suffix = uniqueSuffix();
+const remoteName = `rbac-${suffix}`;
+const nodeName = `spillway-rbac-${suffix}`;
+const namespace = `rbac-${suffix}`;
+const host = kube(clusters.host.kubeconfig);
+const remote = kube(clusters.remote.kubeconfig);
+const logs: string[] = [];
+let spillway: Spillway;
+
+/** The manifests as kubectl kustomize renders them, minus the Deployment (no image runs here). */
+async function applyManifests(cluster: 'host' | 'remote', dir: string): Promise<void> {
+  const rendered = await clusters.kubectl(cluster, ['kustomize', join(root, 'manifests', dir)]);
+  const documents = parseAllDocuments(rendered.stdout)
+    .map((doc) => doc.toJSON())
+    .filter((object) => object && object.kind !== 'Deployment');
+  await clusters.kubectl(cluster, ['apply', '-f', '-'], {
+    input: documents.map((d) => stringify(d)).join('---\n'),
+  });
+}
+
+/** A kubeconfig with the cluster's CA and a fresh token of the spillway ServiceAccount. */
+async function serviceAccountKubeconfig(cluster: 'host' | 'remote'): Promise<string> {
+  const token = (
+    await clusters.kubectl(cluster, ['create', 'token', 'spillway', '-n', 'spillway-system', '--duration=2h'])
+  ).stdout.trim();
+  const admin = parse(await readFile(clusters.get(cluster).kubeconfig, 'utf8'));
+  const kubeconfig = {
+    apiVersion: 'v1',
+    kind: 'Config',
+    clusters: admin.clusters,
+    users: [{ name: 'spillway', user: { token } }],
+    contexts: [{ name: 'spillway', context: { cluster: admin.clusters[0].name, user: 'spillway' } }],
+    'current-context': 'spillway',
+  };
+  const file = join(await mkdtemp(join(tmpdir(), `spillway-sa-${cluster}-`)), 'kubeconfig');
+  await writeFile(file, stringify(kubeconfig), { mode: 0o600 });
+  return file;
+}
+
+beforeAll(async () => {
+  await applyManifests('host', 'base');
+  await applyManifests('remote', 'remote');
+  const hostKubeconfig = await serviceAccountKubeconfig('host');
+  const remoteKubeconfig = await serviceAccountKubeconfig('remote');
+  await host.core.createNamespace({ body: { metadata: { name: namespace } } });
+  spillway = await startSpillway(
+    {
+      hostKubeconfig,
+      namespace: 'spillway-system',
+      discovery: true,
+      remotes: [{ name: remoteName, kubeconfig: remoteKubeconfig, nodeName }],
+    },
+    logs,
+  );
+});
+
+afterAll(async () => {
+  await host.core.deleteNamespace({ name: namespace }).catch(() => {});
+  await spillway?.stop();
+  await host.core.deleteNode({ name: nodeName }).catch(() => {});
+  await remote.core.deleteNamespace({ name: namespace }).catch(() => {});
+});
+
+describe('least privilege', () => {
+  it('does the whole lifecycle with only the permissions of its manifests', async () => {
+    await waitFor('node Ready', async () => {
+      const node = await host.core.readNode({ name: nodeName }).catch(() => undefined);
+      return node?.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True')
+        ? true
+        : undefined;
+    });
+    await host.core.createNamespacedConfigMap({
+      namespace,
+      body: { metadata: { name: 'settings' }, data: { a: '1' } },
+    });
+    await host.core.createNamespacedSecret({
+      namespace,
+      body: { metadata: { name: 'token' }, stringData: { t: 'x' } },
+    });
+    await createDeployment(
+      host,
+      namespace,
+      'app',
+      2,
+      pinnedSpec(
+        remoteName,
+        {},
+        {
+          envFrom: [{ configMapRef: { name: 'settings' } }, { secretRef: { name: 'token' } }],
+        },
+      ),
+    );
+    await waitForRunning(host, namespace, 'app=app', 2);
+    const lease = await host.coordination.readNamespacedLease({
+      name: nodeName,
+      namespace: 'kube-node-lease',
+    });
+    expect(lease.spec?.holderIdentity).toBe(nodeName);
+
+    await host.core.deleteNamespace({ name: namespace });
+    await waitFor('delegates and reflected objects collected', async () => {
+      const pods = await remote.core.listNamespacedPod({ namespace });
+      const secrets = await remote.core.listNamespacedSecret({
+        namespace,
+        labelSelector: 'spillway.dev/reflected',
+      });
+      return pods.items.length === 0 && secrets.items.length === 0 ? true : undefined;
+    });
+    const refused = logs.filter((line) =>
+      /forbidden|cannot (get|list|watch|create|patch|delete)/i.test(line),
+    );
+    expect(refused).toEqual([]);
+  });
+});
