@@ -83,7 +83,13 @@ describe('the virtual node', () => {
     });
     // zones differ between remote nodes: not a shared label
     expect(node.metadata?.labels?.['topology.kubernetes.io/zone']).toBeUndefined();
-    expect(node.spec?.taints).toEqual([
+    // The TaintNodesByCondition admission puts not-ready on every new node until the node lifecycle
+    // controller sees it Ready; then only Spillway's taint remains.
+    const settled = await waitFor('only Spillway’s taint', async () => {
+      const current = await readNode();
+      return current.spec?.taints?.length === 1 ? current : undefined;
+    });
+    expect(settled.spec?.taints).toEqual([
       { key: 'virtual-kubelet.io/provider', value: 'spillway', effect: 'NoSchedule' },
     ]);
     expect(node.status?.addresses).toEqual([{ type: 'InternalIP', address: '127.0.0.1' }]);
