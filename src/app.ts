@@ -1,6 +1,7 @@
 // Spillway assembled from its configuration: the host client, the remote clusters from the file and
 // from discovered Secrets, each with its virtual node.
 import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import type { KubeConfig, V1Secret } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { type Config, nodeNameOf, type RemoteConfig } from './config.ts';
@@ -13,6 +14,9 @@ import {
   kubeConfigFromString,
   kubeConfigInCluster,
 } from './kube/kubeconfig.ts';
+import { PodResolver } from './kubelet/resolve.ts';
+import { KubeletServer } from './kubelet/server.ts';
+import { ServingCertificate } from './kubelet/tls.ts';
 import { RemoteDiscovery } from './remotes/discovery.ts';
 import { RemoteRegistry } from './remotes/registry.ts';
 import type { RemoteSpec } from './remotes/remote.ts';
@@ -24,6 +28,7 @@ export class Spillway {
   private readonly controller = new AbortController();
   private registryInstance: RemoteRegistry | undefined;
   private discovery: RemoteDiscovery | undefined;
+  private kubeletServer: KubeletServer | undefined;
 
   constructor(config: Config, logger: Logger) {
     this.config = config;
@@ -71,6 +76,28 @@ export class Spillway {
       });
       this.discovery.start(this.controller.signal);
     }
+    const kubelet = this.config.kubelet;
+    this.kubeletServer = new KubeletServer({
+      bindAddress: kubelet.bindAddress ?? kubelet.address,
+      port: kubelet.port,
+      host: this.host,
+      resolver: new PodResolver(this.registryInstance),
+      certificate: new ServingCertificate({
+        mode: kubelet.tls.mode,
+        address: kubelet.address,
+        nodeNames: () => this.registryInstance?.list().map((r) => r.spec.nodeName) ?? [],
+        host: this.host,
+        logger: this.logger,
+        certFile: kubelet.tls.certFile,
+        keyFile: kubelet.tls.keyFile,
+        approve: kubelet.tls.approveCsr,
+        csrExpirationSeconds: kubelet.tls.csrExpirationSeconds,
+      }),
+      clientCA: kubelet.clientCAFile ? readFileSync(kubelet.clientCAFile, 'utf8') : undefined,
+      maxSessionsPerClient: kubelet.maxSessionsPerClient,
+      logger: this.logger.child({ component: 'kubelet' }),
+    });
+    await this.kubeletServer.start(this.controller.signal);
     this.logger.info(
       {
         hostClusterName: this.config.hostClusterName,
@@ -144,6 +171,11 @@ export class Spillway {
   }
 
   /** Stops everything; virtual nodes are left to expire unless node.deleteOnShutdown is set. */
+  /** The port the kubelet API listens on (useful when configured as 0 in tests: any free port). */
+  get kubeletPort(): number | undefined {
+    return this.kubeletServer?.port;
+  }
+
   async stop(): Promise<void> {
     this.controller.abort();
     await this.registryInstance?.stopAll({ deleteNodes: this.config.node.deleteOnShutdown });

@@ -99,6 +99,25 @@ const schema = z.strictObject({
         .refine((value) => isIP(value) !== 0, 'must be an IP address the host API server can reach')
         .default('127.0.0.1'),
       port: z.number().int().min(1).max(65535).default(10250),
+      /** Where the server listens (default: the advertised address). */
+      bindAddress: z
+        .string()
+        .refine((value) => isIP(value) !== 0, 'must be an IP address')
+        .optional(),
+      tls: z
+        .strictObject({
+          /** self-signed (default), csr (issued by the host's kubelet-serving signer), or files. */
+          mode: z.enum(['self-signed', 'csr', 'files']).default('self-signed'),
+          certFile: z.string().optional(),
+          keyFile: z.string().optional(),
+          /** With mode csr: Spillway approves its own request (needs the approval permission). */
+          approveCsr: z.boolean().default(true),
+          csrExpirationSeconds: z.number().int().min(600).optional(),
+        })
+        .prefault({}),
+      /** CA bundle for the API server's client certificate; default: the host's extension-apiserver-authentication. */
+      clientCAFile: z.string().optional(),
+      maxSessionsPerClient: z.number().int().positive().default(64),
     })
     .prefault({}),
   node: z
@@ -246,6 +265,24 @@ export function loadConfig(
     if (r.kubeconfig) r.kubeconfig = resolve(configDir, r.kubeconfig);
   });
   if (config.host.kubeconfig) config.host.kubeconfig = resolve(configDir, config.host.kubeconfig);
+  const tls = config.kubelet.tls;
+  if (tls.mode === 'files' && !(tls.certFile && tls.keyFile)) {
+    throw new ConfigError('kubelet.tls', 'mode "files" needs certFile and keyFile');
+  }
+  for (const field of ['certFile', 'keyFile'] as const) {
+    const path = tls[field];
+    if (path) {
+      tls[field] = resolve(configDir, path);
+      if (!existsSync(tls[field] as string))
+        throw new ConfigError(`kubelet.tls.${field}`, `file not found: ${path}`);
+    }
+  }
+  if (config.kubelet.clientCAFile) {
+    config.kubelet.clientCAFile = resolve(configDir, config.kubelet.clientCAFile);
+    if (!existsSync(config.kubelet.clientCAFile)) {
+      throw new ConfigError('kubelet.clientCAFile', `file not found: ${config.kubelet.clientCAFile}`);
+    }
+  }
   return { ...config, configDir, namespace: config.namespace ?? inClusterNamespace() ?? 'spillway-system' };
 }
 

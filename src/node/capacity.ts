@@ -20,6 +20,8 @@ export interface RemoteNode {
   readonly conditions: Readonly<Record<string, string>>;
   readonly operatingSystem?: string;
   readonly architecture?: string;
+  /** Where its kubelet serves resource metrics (annotation metrics.k8s.io/resource-metrics-path). */
+  readonly metricsPath?: string;
 }
 
 /** The parts of a remote Pod that capacity reads. */

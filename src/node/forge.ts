@@ -85,6 +85,8 @@ export function desiredNode(inputs: NodeInputs): DesiredNode {
       [ANNOTATION_REMOTE_SERVER]: inputs.server,
       [ANNOTATION_REMOTE_NODES]: String(inputs.remoteNodes.length),
       [ANNOTATION_REMOTE_SCHEDULABLE_NODES]: String(schedulable.length),
+      // One server serves every virtual node; metrics-server follows this to the node's own series.
+      'metrics.k8s.io/resource-metrics-path': `/metrics/nodes/${inputs.nodeName}/resource`,
       ...(inputs.remoteVersion ? { [ANNOTATION_REMOTE_VERSION]: inputs.remoteVersion } : {}),
     },
     taints: inputs.taints.map((t) => ({

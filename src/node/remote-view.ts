@@ -30,6 +30,7 @@ export function trimNode(node: V1Node): TrimmedNode {
     conditions,
     operatingSystem: node.status?.nodeInfo?.operatingSystem,
     architecture: node.status?.nodeInfo?.architecture,
+    metricsPath: node.metadata?.annotations?.['metrics.k8s.io/resource-metrics-path'],
   };
 }
 

@@ -3,6 +3,7 @@
 
 import { request as httpRequest } from 'node:http';
 import { type RequestOptions, request } from 'node:https';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
   CoordinationV1Api,
@@ -96,6 +97,8 @@ function simulatedNode(node: SimulatedNode): V1Node {
       annotations: {
         [SIMULATED_NODE_ANNOTATION]: SIMULATED_NODE_ANNOTATION_VALUE,
         'node.alpha.kubernetes.io/ttl': '0',
+        // Where kwok serves this node's kubelet resource metrics (see kwok/metrics.yaml).
+        'metrics.k8s.io/resource-metrics-path': `/metrics/nodes/${node.name}/metrics/resource`,
       },
       labels: {
         'kubernetes.io/hostname': node.name,
@@ -149,6 +152,11 @@ export async function bootstrapCluster(
     'crd',
     '--all',
     '--timeout=60s',
+  ]);
+  await kubectl(binaries.kubectl, kubeconfig, [
+    'apply',
+    '-f',
+    join(import.meta.dirname, 'kwok', 'metrics.yaml'),
   ]);
   const kc = new KubeConfig();
   kc.loadFromFile(kubeconfig);

@@ -45,6 +45,9 @@ export const clusters = {
   start(name: string): Promise<ClusterInfo> {
     return control(name, 'start');
   },
+  get kubectlBinary(): string {
+    return inject('kubectlBinary');
+  },
   kubectl(name: string, args: readonly string[], options?: KubectlOptions): Promise<KubectlResult> {
     return kubectl(inject('kubectlBinary'), this.get(name).kubeconfig, args, options);
   },

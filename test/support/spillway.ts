@@ -7,6 +7,7 @@ import { pino } from 'pino';
 import { stringify } from 'yaml';
 import { Spillway } from '../../src/app.ts';
 import { loadConfig } from '../../src/config.ts';
+import { freePort } from '../cluster/ports.ts';
 
 export interface TestRemote {
   readonly name: string;
@@ -26,6 +27,8 @@ export interface TestSpillwayOptions {
   readonly namespace?: string;
   readonly discovery?: boolean;
   readonly extra?: Record<string, unknown>;
+  readonly kubeletPort?: number;
+  readonly kubelet?: Record<string, unknown>;
 }
 
 export async function writeConfig(options: TestSpillwayOptions): Promise<string> {
@@ -37,7 +40,8 @@ export async function writeConfig(options: TestSpillwayOptions): Promise<string>
       hostClusterName: options.hostClusterName ?? 'host',
       ...(options.namespace ? { namespace: options.namespace } : {}),
       host: { kubeconfig: options.hostKubeconfig },
-      kubelet: { address: '127.0.0.1', port: 10250 },
+      // Each instance serves its own kubelet API: a free port, advertised by its virtual nodes.
+      kubelet: { address: '127.0.0.1', port: options.kubeletPort ?? (await freePort()), ...options.kubelet },
       node: { probeIntervalSeconds: 1, remoteUnreachableGraceSeconds: 5, ...options.node },
       discovery: { enabled: options.discovery ?? false },
       remotes: options.remotes,

@@ -29,7 +29,7 @@ describe('loadConfig', () => {
       {},
     );
     expect(config.hostClusterName).toBe('east');
-    expect(config.kubelet).toEqual({ address: '127.0.0.1', port: 10250 });
+    expect(config.kubelet).toMatchObject({ address: '127.0.0.1', port: 10250, tls: { mode: 'self-signed' } });
     expect(config.node.taints).toEqual([DEFAULT_TAINT]);
     expect(config.node.remoteUnreachableGraceSeconds).toBe(30);
     expect(config.remotes[0]?.kubeconfig).toBe(kubeconfig);

@@ -1,0 +1,99 @@
+// GET /containerLogs/{namespace}/{pod}/{container}: the delegate's log, streamed from the remote API
+// server's pods/log with backpressure; the remote stream is closed as soon as the client goes away.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { ApiException } from '@kubernetes/client-node';
+import { fetch } from 'undici';
+import { badRequest } from './http-errors.ts';
+import type { ResolvedPod } from './resolve.ts';
+
+const flags = ['follow', 'previous', 'timestamps'] as const;
+
+function flag(value: string | null): boolean {
+  return value === 'true' || value === '1';
+}
+
+function positiveInteger(query: URLSearchParams, name: string, minimum: number): string | undefined {
+  const value = query.get(name);
+  if (value === null) return undefined;
+  if (!/^\d+$/.test(value) || Number(value) < minimum) {
+    throw badRequest(`${name} must be an integer of at least ${minimum}, not "${value}"`);
+  }
+  return value;
+}
+
+/** The remote pods/log query for a kubelet containerLogs query, validated as the kubelet validates it. */
+export function remoteLogQuery(container: string, query: URLSearchParams): URLSearchParams {
+  const remote = new URLSearchParams({ container });
+  for (const name of flags) if (flag(query.get(name))) remote.set(name, 'true');
+  // `tail` is the kubelet's legacy name for tailLines; "all" means no limit.
+  const tail = query.get('tailLines') ?? (query.get('tail') === 'all' ? null : query.get('tail'));
+  if (tail !== null)
+    remote.set(
+      'tailLines',
+      positiveInteger(new URLSearchParams({ tailLines: tail }), 'tailLines', 0) as string,
+    );
+  const limitBytes = positiveInteger(query, 'limitBytes', 1);
+  if (limitBytes) remote.set('limitBytes', limitBytes);
+  const sinceSeconds = positiveInteger(query, 'sinceSeconds', 1);
+  const sinceTime = query.get('sinceTime');
+  if (sinceSeconds && sinceTime)
+    throw badRequest('at most one of sinceSeconds or sinceTime may be specified');
+  if (sinceSeconds) remote.set('sinceSeconds', sinceSeconds);
+  if (sinceTime) {
+    if (Number.isNaN(Date.parse(sinceTime)))
+      throw badRequest(`sinceTime must be RFC 3339, not "${sinceTime}"`);
+    remote.set('sinceTime', sinceTime);
+  }
+  const stream = query.get('stream');
+  if (stream) {
+    if (!['All', 'Stdout', 'Stderr'].includes(stream))
+      throw badRequest(`stream must be All, Stdout or Stderr, not "${stream}"`);
+    if (stream !== 'All' && remote.has('tailLines'))
+      throw badRequest('tailLines cannot be used with a single stream');
+    remote.set('stream', stream);
+  }
+  return remote;
+}
+
+export async function serveLogs(
+  req: IncomingMessage,
+  res: ServerResponse,
+  target: ResolvedPod,
+  container: string,
+  query: URLSearchParams,
+): Promise<void> {
+  const remoteQuery = remoteLogQuery(container, query);
+  const client = target.remote.client;
+  const path = `/api/v1/namespaces/${target.delegateNamespace}/pods/${target.delegateName}/log`;
+  const url = client.url(path);
+  url.search = remoteQuery.toString();
+  const controller = new AbortController();
+  // The client went away: stop following in the remote at once.
+  res.on('close', () => controller.abort());
+  const auth = await client.authenticate(url);
+  const response = await fetch(url, {
+    headers: { ...auth.headers, accept: '*/*' },
+    dispatcher: auth.dispatcher,
+    signal: controller.signal,
+  });
+  if (!response.ok || !response.body) {
+    const body = await response.text();
+    throw new ApiException(
+      response.status,
+      `logs of ${target.delegateNamespace}/${target.delegateName}`,
+      body,
+      {},
+    );
+  }
+  res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8', 'transfer-encoding': 'chunked' });
+  res.flushHeaders();
+  try {
+    // pipeline applies backpressure: a slow reader slows the remote stream instead of filling memory.
+    await pipeline(Readable.fromWeb(response.body as import('node:stream/web').ReadableStream), res);
+  } catch (error) {
+    if (!controller.signal.aborted) throw error;
+  }
+  if (req.destroyed) controller.abort();
+}

@@ -1,0 +1,141 @@
+// exec and attach over the WebSocket channel protocols (v5, v4, channel.k8s.io and their base64
+// forms), for clients whose WebSocket reaches the kubelet directly. Also the shared WebSocket upgrade.
+import type { IncomingMessage } from 'node:http';
+import { type Duplex, PassThrough, Writable } from 'node:stream';
+import type { Logger } from 'pino';
+import { WebSocket, WebSocketServer } from 'ws';
+import type { KubeStatus } from '../kube/errors.ts';
+import { KubeletError, rejectUpgrade } from './http-errors.ts';
+import {
+  bridge,
+  type CommandOptions,
+  failureStatus,
+  type InboundStreams,
+  openRemoteCommand,
+  ResizeQueue,
+  type TerminalSize,
+} from './remotecommand.ts';
+import type { ResolvedPod } from './resolve.ts';
+import {
+  CHANNEL_ERROR,
+  CHANNEL_RESIZE,
+  CHANNEL_STDERR,
+  CHANNEL_STDIN,
+  CHANNEL_STDOUT,
+  type ChannelCodec,
+  channelCodec,
+  headerList,
+  negotiate,
+  REMOTE_COMMAND_WS_PROTOCOLS,
+} from './streams/channel.ts';
+
+const server = new WebSocketServer({
+  noServer: true,
+  perMessageDeflate: false,
+  maxPayload: 16 * 1024 * 1024,
+});
+
+/** Completes a WebSocket upgrade with the first protocol the client offered that we speak. */
+export function upgradeToWebSocket(
+  req: IncomingMessage,
+  socket: Duplex,
+  head: Buffer,
+  supported: readonly string[],
+  logger: Logger,
+): Promise<{ ws: WebSocket; codec: ChannelCodec } | undefined> {
+  const offered = headerList(req.headers['sec-websocket-protocol']);
+  // An empty protocol list is the oldest client: it gets the plain channel protocol.
+  const protocol = offered.length === 0 ? 'channel.k8s.io' : negotiate(offered, supported);
+  if (!protocol) {
+    rejectUpgrade(
+      socket,
+      new KubeletError(400, `none of the offered protocols ${offered.join(', ')} is supported`),
+      logger,
+    );
+    return Promise.resolve(undefined);
+  }
+  return new Promise((resolve) => {
+    server.handleUpgrade(req, socket, head, (ws) => {
+      ws.on('error', () => {});
+      resolve({ ws, codec: channelCodec(protocol) });
+    });
+  });
+}
+
+/** A Writable that sends everything written as messages of one channel. */
+function channelWriter(ws: WebSocket, codec: ChannelCodec, channel: number): Writable {
+  return new Writable({
+    write(chunk: Buffer, _encoding, callback) {
+      if (ws.readyState !== WebSocket.OPEN) return callback();
+      ws.send(codec.encode(channel, chunk), () => callback());
+    },
+  });
+}
+
+export async function serveRemoteCommandWebSocket(
+  req: IncomingMessage,
+  socket: Duplex,
+  head: Buffer,
+  target: ResolvedPod,
+  options: CommandOptions,
+  logger: Logger,
+): Promise<void> {
+  const upgraded = await upgradeToWebSocket(req, socket, head, REMOTE_COMMAND_WS_PROTOCOLS, logger);
+  if (!upgraded) return;
+  const { ws, codec } = upgraded;
+  const stdin = options.stdin ? new PassThrough() : undefined;
+  const resize = options.tty ? new ResizeQueue() : undefined;
+  ws.on('message', (message: Buffer, isBinary: boolean) => {
+    const decoded = codec.decode(isBinary ? message : message.toString());
+    if (!decoded) return;
+    if ('close' in decoded) {
+      if (decoded.close === CHANNEL_STDIN) stdin?.end();
+      return;
+    }
+    if (decoded.channel === CHANNEL_STDIN) stdin?.write(decoded.data);
+    else if (decoded.channel === CHANNEL_RESIZE) {
+      try {
+        resize?.push(JSON.parse(decoded.data.toString()) as TerminalSize);
+      } catch {
+        // a malformed resize is ignored
+      }
+    }
+  });
+  // The first message, on the lowest channel the client reads, tells it the session is up.
+  const first = options.stdout ? CHANNEL_STDOUT : options.stderr ? CHANNEL_STDERR : CHANNEL_ERROR;
+  ws.send(codec.encode(first, Buffer.alloc(0)));
+
+  const inbound: InboundStreams = {
+    stdin,
+    stdout: options.stdout ? channelWriter(ws, codec, CHANNEL_STDOUT) : undefined,
+    stderr: options.stderr ? channelWriter(ws, codec, CHANNEL_STDERR) : undefined,
+    resize,
+    sendStatus: (status: KubeStatus) => {
+      if (ws.readyState !== WebSocket.OPEN) return;
+      if (codec.structuredErrors)
+        ws.send(codec.encode(CHANNEL_ERROR, Buffer.from(JSON.stringify({ metadata: {}, ...status }))));
+      else if (status.status !== 'Success')
+        ws.send(codec.encode(CHANNEL_ERROR, Buffer.from(status.message ?? 'error')));
+    },
+    close: () => {
+      if (ws.readyState === WebSocket.OPEN) ws.close(1000);
+    },
+    onGone: (listener) => ws.once('close', listener),
+  };
+  const controller = new AbortController();
+  ws.once('close', () => {
+    controller.abort();
+    stdin?.end();
+  });
+  let remote: WebSocket;
+  try {
+    remote = await openRemoteCommand(target, options, controller.signal);
+  } catch (error) {
+    inbound.sendStatus(
+      failureStatus((error as Error).message, error instanceof KubeletError ? error.status : 500),
+    );
+    inbound.close();
+    return;
+  }
+  await bridge(inbound, remote, logger);
+}

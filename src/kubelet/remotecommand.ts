@@ -1,0 +1,225 @@
+// exec and attach, whatever the inbound protocol (SPDY or a WebSocket channel protocol): one
+// WebSocket v5.channel.k8s.io connection to the remote API server, and a bridge that carries stdin
+// (with EOF), stdout, stderr, terminal resizes and the final status (exit code) between the two.
+import type { Readable, Writable } from 'node:stream';
+import type { Logger } from 'pino';
+import type WebSocket from 'ws';
+import type { KubeStatus } from '../kube/errors.ts';
+import { badRequest } from './http-errors.ts';
+import { openRemoteWebSocket } from './remote-ws.ts';
+import type { ResolvedPod } from './resolve.ts';
+import {
+  CHANNEL_CLOSE,
+  CHANNEL_ERROR,
+  CHANNEL_RESIZE,
+  CHANNEL_STDERR,
+  CHANNEL_STDIN,
+  CHANNEL_STDOUT,
+  channelCodec,
+} from './streams/channel.ts';
+
+export interface CommandOptions {
+  readonly kind: 'exec' | 'attach';
+  readonly container: string;
+  readonly command: readonly string[];
+  readonly stdin: boolean;
+  readonly stdout: boolean;
+  readonly stderr: boolean;
+  readonly tty: boolean;
+}
+
+function truthy(value: string | null): boolean {
+  return value === '1' || value === 'true';
+}
+
+/** The kubelet's parameters (input/output/error/tty, repeated command), validated as the kubelet does. */
+export function commandOptions(
+  kind: 'exec' | 'attach',
+  container: string,
+  query: URLSearchParams,
+): CommandOptions {
+  const tty = truthy(query.get('tty'));
+  const options: CommandOptions = {
+    kind,
+    container,
+    command: query.getAll('command'),
+    stdin: truthy(query.get('input')),
+    stdout: truthy(query.get('output')),
+    // With a terminal, stderr is merged into stdout (and silently dropped as a separate stream).
+    stderr: truthy(query.get('error')) && !tty,
+    tty,
+  };
+  if (!options.stdin && !options.stdout && !options.stderr) {
+    throw badRequest('you must specify at least 1 of stdin, stdout, stderr');
+  }
+  if (kind === 'exec' && options.command.length === 0) throw badRequest('you must specify a command');
+  return options;
+}
+
+export interface TerminalSize {
+  readonly Width: number;
+  readonly Height: number;
+}
+
+/**
+ * Terminal sizes from the client. A client sends its first size as soon as the session opens, before
+ * the remote side exists: the latest size is kept until someone listens.
+ */
+export class ResizeQueue {
+  private listener: ((size: TerminalSize) => void) | undefined;
+  private latest: TerminalSize | undefined;
+
+  push(size: TerminalSize): void {
+    if (this.listener) this.listener(size);
+    else this.latest = size;
+  }
+
+  onResize(listener: (size: TerminalSize) => void): void {
+    this.listener = listener;
+    if (this.latest) listener(this.latest);
+    this.latest = undefined;
+  }
+}
+
+/** The client's side of a session, in whatever protocol it speaks. */
+export interface InboundStreams {
+  readonly stdin?: Readable;
+  readonly stdout?: Writable;
+  readonly stderr?: Writable;
+  readonly resize?: ResizeQueue;
+  /** Reports the outcome on the error stream/channel (a metav1.Status, or text for old protocols). */
+  sendStatus(status: KubeStatus): void;
+  /** Ends the client's session (after the status). */
+  close(): void;
+  /** Called once when the client goes away. */
+  onGone(listener: () => void): void;
+}
+
+export function failureStatus(message: string, code = 500): KubeStatus {
+  return {
+    kind: 'Status',
+    status: 'Failure',
+    message,
+    reason: code >= 500 ? 'InternalError' : 'BadRequest',
+    code,
+  };
+}
+
+const SUCCESS: KubeStatus = { kind: 'Status', status: 'Success' };
+
+/**
+ * Some remote kubelets (kwok, for one) report a command's non-zero exit only as the text of an internal
+ * error, "... exit status 3", which would make kubectl exit with 1. That text is turned into the
+ * standard NonZeroExitCode status a kubelet sends, so the exit code reaches the user. Every other
+ * status passes through unchanged.
+ */
+export function normalizeExitStatus(status: KubeStatus): KubeStatus {
+  if (status.status !== 'Failure' || status.reason !== 'InternalError') return status;
+  const code = /exit status (\d{1,3})\s*$/.exec(status.message ?? '')?.[1];
+  if (code === undefined || Number(code) > 255) return status;
+  return {
+    kind: 'Status',
+    status: 'Failure',
+    message: `command terminated with non-zero exit code: exit status ${code}`,
+    reason: 'NonZeroExitCode',
+    details: { causes: [{ reason: 'ExitCode', message: code }] },
+  };
+}
+
+export function openRemoteCommand(
+  target: ResolvedPod,
+  options: CommandOptions,
+  signal: AbortSignal,
+): Promise<WebSocket> {
+  const query = new URLSearchParams({ container: options.container });
+  for (const part of options.command) query.append('command', part);
+  for (const name of ['stdin', 'stdout', 'stderr', 'tty'] as const)
+    if (options[name]) query.set(name, 'true');
+  const path = `/api/v1/namespaces/${target.delegateNamespace}/pods/${target.delegateName}/${options.kind}`;
+  return openRemoteWebSocket(target.remote.client, path, query, ['v5.channel.k8s.io'], signal);
+}
+
+const HIGH_WATER = 4 * 1024 * 1024;
+
+/** Carries one session between the client and the remote until either side ends. Never throws. */
+export function bridge(inbound: InboundStreams, remote: WebSocket, logger: Logger): Promise<void> {
+  const codec = channelCodec('v5.channel.k8s.io');
+  let status: KubeStatus | undefined;
+  let finished = false;
+  return new Promise((resolve) => {
+    const finish = () => {
+      if (finished) return;
+      finished = true;
+      inbound.stdout?.end();
+      inbound.stderr?.end();
+      inbound.sendStatus(status ?? SUCCESS);
+      inbound.close();
+      resolve();
+    };
+    remote.on('message', (message: Buffer) => {
+      const decoded = codec.decode(message);
+      if (!decoded) return;
+      if ('close' in decoded) {
+        if (decoded.close === CHANNEL_STDOUT) inbound.stdout?.end();
+        if (decoded.close === CHANNEL_STDERR) inbound.stderr?.end();
+        return;
+      }
+      if (decoded.channel === CHANNEL_STDOUT) inbound.stdout?.write(decoded.data);
+      else if (decoded.channel === CHANNEL_STDERR) inbound.stderr?.write(decoded.data);
+      else if (decoded.channel === CHANNEL_ERROR && decoded.data.length > 0) {
+        try {
+          status = normalizeExitStatus(JSON.parse(decoded.data.toString()) as KubeStatus);
+        } catch {
+          status = failureStatus(decoded.data.toString());
+        }
+      }
+    });
+    remote.on('close', (code, reason) => {
+      if (!status && code !== 1000)
+        status = failureStatus(`remote stream closed (${code} ${reason.toString()})`);
+      finish();
+    });
+    remote.on('error', (error) => {
+      status ??= failureStatus(`remote stream failed: ${error.message}`);
+      logger.debug({ err: error.message }, 'remote command stream failed');
+    });
+
+    const stdin = inbound.stdin;
+    if (stdin) {
+      stdin.on('data', (chunk: Buffer) => {
+        if (remote.readyState !== remote.OPEN) return;
+        remote.send(codec.encode(CHANNEL_STDIN, chunk));
+        // Backpressure: a fast sender waits while the remote connection is backed up.
+        if (remote.bufferedAmount > HIGH_WATER) {
+          stdin.pause();
+          const resume = setInterval(() => {
+            if (remote.bufferedAmount < HIGH_WATER / 2 || remote.readyState !== remote.OPEN) {
+              clearInterval(resume);
+              stdin.resume();
+            }
+          }, 10);
+        }
+      });
+      stdin.on('end', () => {
+        if (remote.readyState === remote.OPEN) remote.send(Buffer.from([CHANNEL_CLOSE, CHANNEL_STDIN]));
+      });
+      stdin.on('error', () => {});
+    }
+    inbound.resize?.onResize((size) => {
+      if (remote.readyState === remote.OPEN) {
+        remote.send(
+          codec.encode(
+            CHANNEL_RESIZE,
+            Buffer.from(JSON.stringify({ Width: size.Width, Height: size.Height })),
+          ),
+        );
+      }
+    });
+    inbound.onGone(() => {
+      // The client left: end the remote session too (for a terminal, the remote shell sees a hangup).
+      if (remote.readyState === remote.OPEN || remote.readyState === remote.CONNECTING) remote.close(1000);
+      setTimeout(() => remote.terminate(), 5000).unref();
+      finish();
+    });
+  });
+}
