@@ -171,9 +171,8 @@ export class Spillway {
   }
 
   /** Stops everything; virtual nodes are left to expire unless node.deleteOnShutdown is set. */
-  /** The port the kubelet API listens on (useful when configured as 0 in tests: any free port). */
-  get kubeletPort(): number | undefined {
-    return this.kubeletServer?.port;
+  get kubelet(): KubeletServer | undefined {
+    return this.kubeletServer;
   }
 
   async stop(): Promise<void> {

@@ -72,6 +72,11 @@ export class KubeletServer {
     this.metrics = new ResourceMetrics(options.logger);
   }
 
+  /** Client connections currently open (plain and upgraded). */
+  get openConnections(): number {
+    return this.sockets.size;
+  }
+
   get port(): number {
     const address = this.server?.address();
     return typeof address === 'object' && address ? address.port : this.options.port;
@@ -100,8 +105,11 @@ export class KubeletServer {
       this.sockets.add(socket);
       socket.once('close', () => this.sockets.delete(socket));
     });
-    server.on('clientError', (_error, socket) => {
-      if (!socket.destroyed) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
+    server.on('clientError', (error: NodeJS.ErrnoException, socket) => {
+      if (socket.destroyed) return;
+      const status =
+        error.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : '400 Bad Request';
+      socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\n\r\n`);
     });
     certificate.onChange(() => server.setSecureContext(this.secureContextOptions()));
     if (!this.options.clientCA) {

@@ -230,3 +230,17 @@ describe('hostile and broken input', () => {
     expect(streams[0]?.destroyed).toBe(true);
   });
 });
+
+describe('early refusal', () => {
+  it('fails at once on a large DATA frame for a stream that was never opened', async () => {
+    const { session, client, failures } = setup();
+    // Only the 8-byte header: the parser must not wait for 10 MB that will never come.
+    client.raw(encodeDataFrame(41, 0, Buffer.alloc(0)).fill(0, 0, 0));
+    const header = Buffer.alloc(8);
+    header.writeUInt32BE(41, 0);
+    header.writeUIntBE(10 * 1024 * 1024, 5, 3);
+    client.raw(header);
+    await until(() => session.isClosed);
+    expect(failures[0]?.message).toMatch(/never opened/);
+  });
+});

@@ -51,15 +51,22 @@ export class ProtocolError extends Error {
 export interface FrameParserOptions {
   /** Largest control-frame payload accepted (header blocks are small; a huge one is hostile). */
   readonly maxControlFrameLength?: number;
+  /**
+   * Whether a DATA frame header is plausible, judged before its payload arrives: a peer announcing
+   * megabytes for a stream that was never opened is failed at once instead of being waited for.
+   */
+  readonly acceptData?: (streamId: number, length: number) => boolean;
 }
 
 /** Turns chunks of bytes into whole frames, however the bytes were split. */
 export class FrameParser {
   private buffered: Buffer = Buffer.alloc(0);
   private readonly maxControlFrameLength: number;
+  private readonly acceptData: FrameParserOptions['acceptData'];
 
   constructor(options: FrameParserOptions = {}) {
     this.maxControlFrameLength = options.maxControlFrameLength ?? 1024 * 1024;
+    this.acceptData = options.acceptData;
   }
 
   /** Bytes received but not yet part of a whole frame. */
@@ -81,6 +88,10 @@ export class FrameParser {
         if (length > this.maxControlFrameLength) {
           throw new ProtocolError(`control frame of ${length} bytes exceeds ${this.maxControlFrameLength}`);
         }
+      } else if (this.acceptData && !this.acceptData(first & STREAM_ID_MASK, length)) {
+        throw new ProtocolError(
+          `DATA frame of ${length} bytes for stream ${first & STREAM_ID_MASK}, which was never opened`,
+        );
       }
       if (this.buffered.length < HEADER_LENGTH + length) break;
       const body = this.buffered.subarray(HEADER_LENGTH, HEADER_LENGTH + length);

@@ -121,7 +121,11 @@ type SessionEvents = {
 
 export class SpdySession extends EventEmitter<SessionEvents> {
   private readonly socket: Duplex;
-  private readonly parser = new FrameParser();
+  // Data for a stream id above any the client opened is garbage; small frames for closed streams are not
+  // (they can cross a reset in flight) and are dropped.
+  private readonly parser = new FrameParser({
+    acceptData: (streamId, length) => streamId <= this.lastStreamId || length <= 64 * 1024,
+  });
   private readonly decompressor = new HeaderDecompressor();
   private readonly compressor = new HeaderCompressor();
   private readonly streams = new Map<number, SpdyStream>();
