@@ -73,6 +73,10 @@ export class KubeletServer {
   }
 
   /** Client connections currently open (plain and upgraded). */
+  get certificate(): ServingCertificate {
+    return this.options.certificate;
+  }
+
   get openConnections(): number {
     return this.sockets.size;
   }

@@ -68,23 +68,32 @@ export class ServingCertificate {
     void this.renewLoop(signal);
   }
 
+  /** Obtains a new certificate now and hands it to the server; connections already open keep theirs. */
+  async rotate(): Promise<KeyAndCertificate> {
+    const material = await this.obtain();
+    this.material = material;
+    this.renewals++;
+    this.options.logger.info({ notAfter: material.notAfter }, 'kubelet serving certificate renewed');
+    for (const listener of this.listeners) listener(material);
+    return material;
+  }
+
   private async renewLoop(signal: AbortSignal): Promise<void> {
     while (!signal.aborted) {
-      const { notBefore, notAfter } = this.current;
-      const lifetime = notAfter.getTime() - notBefore.getTime();
-      const renewAt = notBefore.getTime() + lifetime * (this.options.renewAt ?? 0.8);
+      // The signal passes the loop's own renewal time too, so a rotate() in between pushes it back.
+      const renewAt = renewalTime(this.current, this.options.renewAt ?? 0.8);
       try {
-        // Timers hold at most 2^31-1 ms (~24 days); a longer wait is taken in steps.
-        while (Date.now() < renewAt)
+        // Timers hold at most 2^31-1 ms (~24 days); a longer wait is taken in steps, re-reading the
+        // current certificate after each, in case someone rotated it meanwhile.
+        if (Date.now() < renewAt) {
           await sleep(Math.min(renewAt - Date.now(), 60 * 60_000), undefined, { signal });
+          continue;
+        }
       } catch {
         return;
       }
       try {
-        this.material = await this.obtain();
-        this.renewals++;
-        this.options.logger.info({ notAfter: this.material.notAfter }, 'kubelet serving certificate renewed');
-        for (const listener of this.listeners) listener(this.material);
+        await this.rotate();
       } catch (error) {
         this.options.logger.error(
           { err: messageOf(error) },
@@ -174,6 +183,15 @@ export class ServingCertificate {
       await sleep(500);
     }
   }
+}
+
+/** When to renew: once `share` of the certificate's lifetime has passed (as the kubelet renews at 70-90%). */
+export function renewalTime(
+  material: Pick<KeyAndCertificate, 'notBefore' | 'notAfter'>,
+  share: number,
+): number {
+  const { notBefore, notAfter } = material;
+  return notBefore.getTime() + (notAfter.getTime() - notBefore.getTime()) * share;
 }
 
 function describe(key: string, cert: string): KeyAndCertificate {

@@ -47,17 +47,19 @@ export class LeaseHeartbeat {
       if (signal.aborted) return;
       let delay = this.options.renewIntervalMs;
       try {
-        await this.renew(signal);
-        failures = 0;
+        if (this.options.nodeUid()) {
+          await this.renew(signal);
+          failures = 0;
+        } else {
+          // The node is still being registered; the lease follows it rather than racing it.
+          delay = 200;
+        }
       } catch (error) {
         if (signal.aborted) return;
         failures++;
         // Retry fast first (100 ms, doubling, at most 7 s), as the kubelet does.
         delay = Math.min(7000, 100 * 2 ** (failures - 1));
-        this.options.logger.warn(
-          { node: this.options.nodeName, failures, err: messageOf(error) },
-          'lease renewal failed',
-        );
+        this.options.logger.warn({ failures, err: messageOf(error) }, 'lease renewal failed');
       }
       if (!signal.aborted) setTimeout(tick, delay).unref();
     };

@@ -2,7 +2,7 @@
 import { inject } from 'vitest';
 import { type KubectlOptions, type KubectlResult, kubectl } from './kubectl.ts';
 import type { ClusterInfo } from './provider.ts';
-import type { ClusterRole } from './shapes.ts';
+import type { ClusterRole, ShapeOptions } from './shapes.ts';
 
 const extra = new Map<string, ClusterInfo>();
 
@@ -10,9 +10,11 @@ async function control(
   name: string,
   action: 'ensure' | 'stop' | 'start',
   role?: ClusterRole,
+  options: ShapeOptions = {},
 ): Promise<ClusterInfo> {
   const url = new URL(`/clusters/${name}/${action}`, inject('clusterControl'));
   if (role) url.searchParams.set('role', role);
+  if (options.verifyKubeletCertificates) url.searchParams.set('verifyKubeletCertificates', 'true');
   const response = await fetch(url, { method: 'POST' });
   const body = (await response.json()) as ClusterInfo & { error?: string; cause?: string };
   if (!response.ok) throw new Error(`cluster ${name} ${action}: ${body.error} ${body.cause ?? ''}`);
@@ -32,9 +34,12 @@ export const clusters = {
   get remote(): ClusterInfo {
     return this.get('remote');
   },
-  /** Starts an extra cluster (once per run; shared by every file that asks for the same name). */
-  async ensure(name: string, role: ClusterRole): Promise<ClusterInfo> {
-    const info = await control(name, 'ensure', role);
+  /**
+   * Starts an extra cluster (once per run; shared by every file that asks for the same name, so the
+   * options of the first request win).
+   */
+  async ensure(name: string, role: ClusterRole, options: ShapeOptions = {}): Promise<ClusterInfo> {
+    const info = await control(name, 'ensure', role, options);
     extra.set(name, info);
     return info;
   },

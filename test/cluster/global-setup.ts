@@ -14,7 +14,7 @@ import {
   LocalProvider,
   selectedRuntime,
 } from './provider.ts';
-import { type ClusterRole, shapeFor } from './shapes.ts';
+import { type ClusterRole, type ShapeOptions, shapeFor } from './shapes.ts';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -34,10 +34,10 @@ export default async function setup(project: TestProject): Promise<() => Promise
 
   const handles = new Map<string, ClusterHandle>();
   const starting = new Map<string, Promise<ClusterHandle>>();
-  const ensure = (name: string, role: ClusterRole): Promise<ClusterHandle> => {
+  const ensure = (name: string, role: ClusterRole, options: ShapeOptions = {}): Promise<ClusterHandle> => {
     let pending = starting.get(name);
     if (!pending) {
-      pending = provider.create(shapeFor(name, role)).then((handle) => {
+      pending = provider.create(shapeFor(name, role, options)).then((handle) => {
         handles.set(name, handle);
         return handle;
       });
@@ -70,7 +70,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
 
 function startControlServer(
   handles: Map<string, ClusterHandle>,
-  ensure: (name: string, role: ClusterRole) => Promise<ClusterHandle>,
+  ensure: (name: string, role: ClusterRole, options: ShapeOptions) => Promise<ClusterHandle>,
 ): Promise<Server> {
   const server = createServer(async (req, res) => {
     const url = new URL(req.url ?? '/', 'http://127.0.0.1');
@@ -81,7 +81,8 @@ function startControlServer(
       if (action === 'ensure') {
         const role = url.searchParams.get('role');
         if (role !== 'host' && role !== 'remote') throw Object.assign(new Error('bad role'), { status: 400 });
-        res.end(JSON.stringify((await ensure(name, role)).info));
+        const verifyKubeletCertificates = url.searchParams.get('verifyKubeletCertificates') === 'true';
+        res.end(JSON.stringify((await ensure(name, role, { verifyKubeletCertificates })).info));
         return;
       }
       const handle = handles.get(name);

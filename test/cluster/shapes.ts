@@ -62,6 +62,10 @@ export function remoteShape(name = 'remote', nodeCount = 3): ClusterShape {
   };
 }
 
-export function shapeFor(name: string, role: ClusterRole): ClusterShape {
-  return role === 'host' ? hostShape(name) : remoteShape(name);
+export interface ShapeOptions {
+  readonly verifyKubeletCertificates?: boolean;
+}
+
+export function shapeFor(name: string, role: ClusterRole, options: ShapeOptions = {}): ClusterShape {
+  return { ...(role === 'host' ? hostShape(name) : remoteShape(name)), ...options };
 }

@@ -1,5 +1,6 @@
 // Typed API access for tests: an independent client (client-node's own), not Spillway's.
 import {
+  CertificatesV1Api,
   CoordinationV1Api,
   CoreV1Api,
   CustomObjectsApi,
@@ -12,6 +13,7 @@ export interface Kube {
   readonly kubeConfig: KubeConfig;
   readonly core: CoreV1Api;
   readonly coordination: CoordinationV1Api;
+  readonly certificates: CertificatesV1Api;
   readonly custom: CustomObjectsApi;
 }
 
@@ -22,6 +24,7 @@ export function kube(kubeconfigPath: string): Kube {
     kubeConfig,
     core: kubeConfig.makeApiClient(CoreV1Api),
     coordination: kubeConfig.makeApiClient(CoordinationV1Api),
+    certificates: kubeConfig.makeApiClient(CertificatesV1Api),
     custom: kubeConfig.makeApiClient(CustomObjectsApi),
   };
 }

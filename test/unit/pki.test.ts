@@ -1,5 +1,6 @@
 import { X509Certificate } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
+import { renewalTime } from '../../src/kubelet/tls.ts';
 import { CertificateAuthority, selfSignedServingCertificate } from '../../src/tls/pki.ts';
 
 describe('the certificate authority', () => {
@@ -49,5 +50,16 @@ describe('the certificate authority', () => {
     const validTo = new Date(cert.validTo).getTime();
     expect(validTo - before).toBeGreaterThan(29 * 24 * 3600 * 1000);
     expect(validTo - before).toBeLessThan(31 * 24 * 3600 * 1000);
+  });
+});
+
+describe('serving certificate renewal', () => {
+  it('renews once the given share of the lifetime has passed, however long the lifetime', () => {
+    const notBefore = new Date('2026-01-01T00:00:00Z');
+    const tenMinutes = { notBefore, notAfter: new Date(notBefore.getTime() + 600_000) };
+    expect(renewalTime(tenMinutes, 0.8)).toBe(notBefore.getTime() + 480_000);
+    // A year-long certificate renews after ~292 days, far beyond what one timer can wait.
+    const year = { notBefore, notAfter: new Date(notBefore.getTime() + 365 * 86_400_000) };
+    expect(renewalTime(year, 0.8) - notBefore.getTime()).toBe(292 * 86_400_000);
   });
 });
