@@ -4,7 +4,7 @@
 /* biome-ignore-all lint/suspicious/noConsole: a demo talks to its user on the console */
 import { spawn } from 'node:child_process';
 import { existsSync, openSync } from 'node:fs';
-import { readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { stringify } from 'yaml';
@@ -116,7 +116,10 @@ spec:
   replicas: 3
   selector: {matchLabels: {app: hello}}
   template:
-    metadata: {labels: {app: hello}}
+    metadata:
+      labels: {app: hello}
+      # KWOK simulates this usage in the remote cluster (kubectl top shows it through Spillway).
+      annotations: {kwok.x-k8s.io/usage-cpu: 50m, kwok.x-k8s.io/usage-memory: 40Mi}
     spec:
       nodeSelector: {spillway.dev/cluster: remote}
       tolerations: [{key: virtual-kubelet.io/provider, operator: Exists}]
@@ -128,6 +131,35 @@ spec:
 `;
 const hostApply = (args: string[], input?: string) =>
   kubectl(kubectlBinary, kubeconfigPathOf('host'), args, input === undefined ? {} : { input });
+// KWOK has no containers: what `kubectl logs` reads and where `kubectl exec` runs (a local process)
+// are configured in the remote cluster.
+const demoDir = join(stateDir, 'demo');
+await mkdir(demoDir, { recursive: true });
+const logLine = (offsetSeconds: number, text: string) =>
+  `${new Date(Date.now() - offsetSeconds * 1000).toISOString()} stdout F ${text}\n`;
+await writeFile(
+  join(demoDir, 'hello.log'),
+  logLine(3, 'hello from the host cluster: started') +
+    logLine(2, 'GET / 200') +
+    logLine(1, 'GET /healthz 200'),
+);
+const remoteApply = (input: string) =>
+  kubectl(kubectlBinary, kubeconfigPathOf('remote'), ['apply', '-f', '-'], { input });
+await remoteApply(`
+apiVersion: kwok.x-k8s.io/v1alpha1
+kind: ClusterLogs
+metadata: {name: demo-logs}
+spec:
+  selector: {matchNamespaces: [demo]}
+  logs: [{logsFile: ${join(demoDir, 'hello.log')}, follow: true}]
+---
+apiVersion: kwok.x-k8s.io/v1alpha1
+kind: ClusterExec
+metadata: {name: demo-exec}
+spec:
+  selector: {matchNamespaces: [demo]}
+  execs: [{local: {workDir: ${demoDir}}}]
+`);
 await hostApply(['apply', '-f', '-'], manifest);
 await hostApply(['rollout', 'status', 'deployment/hello', '-n', 'demo', '--timeout=120s']);
 console.log('\n$ kubectl get pods -n demo -o wide      # host cluster: the pods, on the virtual node');
@@ -146,6 +178,37 @@ const remotePods = await kubectl(kubectlBinary, kubeconfigPathOf('remote'), [
   'wide',
 ]);
 console.log(remotePods.stdout);
+
+console.log('==> kubectl on the host, for pods that run in the remote cluster');
+const firstPod = (await host(['get', 'pods', '-n', 'demo', '-l', 'app=hello', '-o', 'name'])).stdout
+  .split('\n')[0]
+  ?.trim();
+const show = async (title: string, args: string[]) => {
+  const result = await host(args);
+  console.log(`\n$ kubectl ${args.join(' ')}${title ? `      # ${title}` : ''}`);
+  console.log((result.stdout + result.stderr).trimEnd());
+};
+if (firstPod) {
+  await show('through Spillway’s kubelet API', ['logs', '-n', 'demo', firstPod, '--tail=2']);
+  await show('KWOK runs it as a local process', [
+    'exec',
+    '-n',
+    'demo',
+    firstPod,
+    '--',
+    'echo',
+    'hello from exec',
+  ]);
+}
+// metrics-server needs two scrapes (10 s apart) in the remote and then two of Spillway in the host.
+const topDeadline = Date.now() + 90_000;
+let top = await host(['top', 'pod', '-n', 'demo']);
+while (top.exitCode !== 0 && Date.now() < topDeadline) {
+  await sleep(3000);
+  top = await host(['top', 'pod', '-n', 'demo']);
+}
+await show('usage read from the remote metrics-server', ['top', 'pod', '-n', 'demo']);
+console.log('');
 console.log(
   'Spillway keeps running; `npm run demo -- stop` stops it and `npm run clusters -- down` removes the clusters.',
 );

@@ -95,6 +95,7 @@ export class Spillway {
       }),
       clientCA: kubelet.clientCAFile ? readFileSync(kubelet.clientCAFile, 'utf8') : undefined,
       maxSessionsPerClient: kubelet.maxSessionsPerClient,
+      metricsSource: kubelet.metrics.source,
       logger: this.logger.child({ component: 'kubelet' }),
     });
     await this.kubeletServer.start(this.controller.signal);

@@ -118,6 +118,12 @@ const schema = z.strictObject({
       /** CA bundle for the API server's client certificate; default: the host's extension-apiserver-authentication. */
       clientCAFile: z.string().optional(),
       maxSessionsPerClient: z.number().int().positive().default(64),
+      metrics: z
+        .strictObject({
+          /** auto (the remote's metrics.k8s.io when served, else its kubelets), metrics-api or kubelet. */
+          source: z.enum(['auto', 'metrics-api', 'kubelet']).default('auto'),
+        })
+        .prefault({}),
     })
     .prefault({}),
   node: z

@@ -15,6 +15,7 @@ import { type Identity, KubeletAuth, subresourcesOf, verbOf } from './auth.ts';
 import { badRequest, KubeletError, rejectUpgrade, sendError } from './http-errors.ts';
 import { serveLogs } from './logs.ts';
 import { ResourceMetrics } from './metrics.ts';
+import type { MetricsSourceKind } from './metrics-sources.ts';
 import { servePortForwardSpdy, servePortForwardWebSocket } from './portforward.ts';
 import { commandOptions } from './remotecommand.ts';
 import { serveRemoteCommandSpdy } from './remotecommand-spdy.ts';
@@ -31,6 +32,8 @@ export interface KubeletServerOptions {
   /** PEM bundle verifying the API server's client certificate; default: read from the host cluster. */
   readonly clientCA?: string;
   readonly maxSessionsPerClient: number;
+  /** Where resource usage comes from (see metrics-sources.ts). */
+  readonly metricsSource: MetricsSourceKind;
   readonly logger: Logger;
 }
 
@@ -69,14 +72,14 @@ export class KubeletServer {
     if (!(options.port > 0)) throw new Error('kubelet server: port must be positive');
     this.options = options;
     this.auth = new KubeletAuth(options.host);
-    this.metrics = new ResourceMetrics(options.logger);
+    this.metrics = new ResourceMetrics({ source: options.metricsSource, logger: options.logger });
   }
 
-  /** Client connections currently open (plain and upgraded). */
   get certificate(): ServingCertificate {
     return this.options.certificate;
   }
 
+  /** Client connections currently open (plain and upgraded). */
   get openConnections(): number {
     return this.sockets.size;
   }

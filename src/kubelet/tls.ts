@@ -94,7 +94,13 @@ export class ServingCertificate {
       }
       try {
         await this.rotate();
+        // A certificate that is already due (files nobody replaced yet, a signer issuing very short
+        // lives) is tried again in a minute, not in a tight loop.
+        if (renewalTime(this.current, this.options.renewAt ?? 0.8) <= Date.now()) {
+          await sleep(60_000, undefined, { signal });
+        }
       } catch (error) {
+        if (signal.aborted) return;
         this.options.logger.error(
           { err: messageOf(error) },
           'renewing the kubelet serving certificate failed; retrying',

@@ -49,6 +49,8 @@ export interface DelegateRef {
 export class PodController {
   readonly hostPods: Informer<V1Pod>;
   readonly delegates: Informer<V1Pod>;
+  /** Selects this node's delegates in the remote cluster (and nothing another host or node owns). */
+  readonly delegateSelector: string;
   readonly writes: PodWrites;
   readonly queue: WorkQueue;
   private readonly options: PodControllerOptions;
@@ -68,11 +70,12 @@ export class PodController {
       transform: trimMetadata,
       logger,
     });
+    this.delegateSelector = `${ownedSelector(hostClusterName)},${LABEL_VIRTUAL_NODE}=${nodeName}`;
     this.delegates = new Informer<V1Pod>({
       name: `${remote.name}/delegates/${nodeName}`,
       client: remote,
       path: '/api/v1/pods',
-      labelSelector: `${ownedSelector(hostClusterName)},${LABEL_VIRTUAL_NODE}=${nodeName}`,
+      labelSelector: this.delegateSelector,
       transform: trimMetadata,
       logger,
     });

@@ -1,7 +1,9 @@
 // Builds (once) and locates the binaries the local clusters run: a multi-call Kubernetes binary
 // (etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubectl) built from the Go
-// modules in ./harness, and kwok installed with `go install`. Everything is cached under a directory
-// keyed by the versions and a hash of the harness sources, so a rebuild happens only when they change.
+// modules in ./harness, and kwok and metrics-server installed with `go install` (each from its own
+// module, so neither moves the Kubernetes dependencies the harness pins). Everything is cached under
+// directories keyed by the versions and a hash of the harness sources, so a rebuild happens only when
+// they change.
 import { execFile, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
@@ -16,6 +18,7 @@ const execFileAsync = promisify(execFile);
 
 export const KUBERNETES_VERSION = 'v1.36.3';
 export const KWOK_VERSION = 'v0.8.0';
+export const METRICS_SERVER_VERSION = 'v0.9.0';
 export const PERSONALITIES = [
   'etcd',
   'kube-apiserver',
@@ -39,6 +42,8 @@ export interface Binaries {
   readonly kwokStages: string;
   /** kwok's CRD manifests (Logs, Exec, Attach, PortForward, Metric, ResourceUsage and their cluster-wide kinds). */
   readonly kwokCrds: string;
+  /** metrics-server, which host clusters run so that `kubectl top` works as on a real cluster. */
+  readonly metricsServer: string;
 }
 
 export function cacheRoot(): string {
@@ -57,8 +62,13 @@ async function harnessHash(): Promise<string> {
   return hash.digest('hex').slice(0, 12);
 }
 
+function metricsServerDir(): string {
+  return join(cacheRoot(), `metrics-server-${METRICS_SERVER_VERSION}`);
+}
+
 function layout(dir: string): Binaries {
   return {
+    metricsServer: join(metricsServerDir(), 'metrics-server'),
     dir,
     k8s: join(dir, 'k8s'),
     etcd: join(dir, 'etcd'),
@@ -81,11 +91,13 @@ export async function ensureBinaries(report: ProgressReporter = defaultReporter)
   const dir = join(cacheRoot(), `k8s-${KUBERNETES_VERSION}-kwok-${KWOK_VERSION}-${await harnessHash()}`);
   const binaries = layout(dir);
   const stamp = join(dir, '.complete');
-  if (existsSync(stamp)) return binaries;
+  const metricsServerStamp = join(metricsServerDir(), '.complete');
+  if (existsSync(stamp) && existsSync(metricsServerStamp)) return binaries;
 
   await mkdir(dir, { recursive: true });
   const release = await acquireLock(join(cacheRoot(), 'build.lock'), report);
   try {
+    if (!existsSync(metricsServerStamp)) await installMetricsServer(binaries, metricsServerStamp, report);
     if (existsSync(stamp)) return binaries; // another process built it while we waited
     report(`spillway: building Kubernetes ${KUBERNETES_VERSION} and kwok ${KWOK_VERSION} into ${dir}`);
     report('spillway: a cold build takes about 6 minutes on 2 cores; later runs reuse it');
@@ -183,6 +195,30 @@ async function installKwok(binaries: Binaries, report: ProgressReporter): Promis
     crds.map((file) => join(crdDir, file)),
     binaries.kwokCrds,
   );
+}
+
+async function installMetricsServer(
+  binaries: Binaries,
+  stamp: string,
+  report: ProgressReporter,
+): Promise<void> {
+  const dir = dirname(binaries.metricsServer);
+  await mkdir(dir, { recursive: true });
+  report(`spillway: installing metrics-server ${METRICS_SERVER_VERSION} (go install, about 2 minutes cold)`);
+  await runWithProgress(
+    'go',
+    ['install', '-v', `sigs.k8s.io/metrics-server/cmd/metrics-server@${METRICS_SERVER_VERSION}`],
+    { cwd: dir, env: { ...goEnv(), GOBIN: dir } },
+    undefined,
+    'compiling metrics-server',
+    report,
+  );
+  try {
+    await execFileAsync(binaries.metricsServer, ['--version'], { timeout: 30_000 });
+  } catch (cause) {
+    throw new Error(`smoke test failed: ${binaries.metricsServer} --version`, { cause });
+  }
+  await writeFile(stamp, `${new Date().toISOString()}\n`);
 }
 
 async function concatenateYaml(files: string[], target: string): Promise<void> {

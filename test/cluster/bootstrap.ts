@@ -178,6 +178,48 @@ export async function bootstrapCluster(
 }
 
 /**
+ * Registers metrics-server as the metrics.k8s.io API, the way its release manifest does, except that
+ * the Service is an ExternalName for localhost: the aggregator dials localhost:<port> directly.
+ * Applied on every start (idempotent), so a cluster keeps it across restarts.
+ */
+export async function registerMetricsServer(
+  kubeconfig: string,
+  binaries: Binaries,
+  port: number,
+): Promise<void> {
+  const service = {
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: { name: 'metrics-server', namespace: 'kube-system', labels: { 'k8s-app': 'metrics-server' } },
+    spec: {
+      type: 'ExternalName',
+      externalName: 'localhost',
+      ports: [{ name: 'https', port, protocol: 'TCP' }],
+    },
+  };
+  const apiService = {
+    apiVersion: 'apiregistration.k8s.io/v1',
+    kind: 'APIService',
+    metadata: { name: 'v1beta1.metrics.k8s.io', labels: { 'k8s-app': 'metrics-server' } },
+    spec: {
+      group: 'metrics.k8s.io',
+      version: 'v1beta1',
+      service: { name: 'metrics-server', namespace: 'kube-system', port },
+      // metrics-server serves a self-signed certificate it generates at start.
+      insecureSkipTLSVerify: true,
+      groupPriorityMinimum: 100,
+      versionPriority: 100,
+    },
+  };
+  await kubectl(
+    binaries.kubectl,
+    kubeconfig,
+    ['apply', '--server-side', '--force-conflicts', '--field-manager=spillway-test-cluster', '-f', '-'],
+    { input: JSON.stringify({ apiVersion: 'v1', kind: 'List', items: [service, apiService] }) },
+  );
+}
+
+/**
  * Deletes the node leases a previous kwok process held, so the new one manages the simulated nodes at
  * once instead of waiting for them to expire (kwok only manages nodes whose lease it holds).
  */

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { type Binaries, ensureBinaries } from './binaries.ts';
 import {
   bootstrapCluster,
+  registerMetricsServer,
   releaseSimulatedNodeLeases,
   waitForApiserver,
   waitForEtcd,
@@ -22,7 +23,7 @@ import type { ClusterShape } from './shapes.ts';
 
 interface ClusterState {
   readonly shape: ClusterShape;
-  readonly ports: ClusterPorts;
+  ports: ClusterPorts;
   readonly podCidr: string;
   pids: Partial<Record<ComponentName, number>>;
   bootstrapped: boolean;
@@ -81,10 +82,16 @@ export class LocalCluster {
     const existing = existsSync(join(dir, 'state.json')) ? await LocalCluster.load(dir, binaries) : undefined;
     await existing?.destroy();
     await mkdir(join(dir, 'logs'), { recursive: true });
-    const [etcdClient, etcdPeer, apiserver, kwok] = (await freePorts(4)) as [number, number, number, number];
+    const [etcdClient, etcdPeer, apiserver, kwok, metricsServer] = (await freePorts(5)) as [
+      number,
+      number,
+      number,
+      number,
+      number,
+    ];
     const state: ClusterState = {
       shape,
-      ports: { etcdClient, etcdPeer, apiserver, kwok },
+      ports: { etcdClient, etcdPeer, apiserver, kwok, metricsServer },
       podCidr: nextPodCidr(),
       pids: {},
       bootstrapped: false,
@@ -107,7 +114,15 @@ export class LocalCluster {
   /** Starts every component (again, after {@link stop}) and waits until the cluster serves and its nodes are Ready. */
   async start(mode: ProcessMode = 'attached'): Promise<void> {
     if (this.components().some((c) => c.running)) await this.stop();
+    // Processes that died without stop() (a reboot, a kill) leave their pids behind: forget them.
+    this.state.pids = {};
     const pki = await ensureClusterPki(join(this.dir, 'pki'), this.name);
+    // A cluster created before every cluster ran metrics-server gets its port now.
+    const [metricsServerPort] = this.state.ports.metricsServer
+      ? [this.state.ports.metricsServer]
+      : await freePorts(1);
+    if (!metricsServerPort) throw new Error('no free port for metrics-server');
+    this.state.ports = { ...this.state.ports, metricsServer: metricsServerPort };
     await writeFile(this.kubeconfigPath, await adminKubeconfig(pki, this.name, this.server), { mode: 0o600 });
     const specs = componentSpecs({
       clusterName: this.name,
@@ -145,6 +160,10 @@ export class LocalCluster {
       await launch('kube-controller-manager');
       await launch('kube-scheduler');
       await launch('kwok');
+      // Every cluster runs metrics-server, as most real clusters do: on a host, `kubectl top` reaches
+      // Spillway's virtual nodes through it; on a remote, Spillway reads the delegates' usage from it.
+      await registerMetricsServer(this.kubeconfigPath, this.binaries, metricsServerPort);
+      await launch('metrics-server');
       await waitForNodesReady(this.kubeconfigPath, this.state.shape, this.failureProbe('kwok'));
       this.state.bootstrapped = true;
       await this.saveState();
@@ -171,6 +190,7 @@ export class LocalCluster {
   async stop(): Promise<void> {
     // Clients first, the store last, as a real control plane shuts down.
     const order: ComponentName[] = [
+      'metrics-server',
       'kwok',
       'kube-scheduler',
       'kube-controller-manager',
@@ -198,6 +218,7 @@ export class LocalCluster {
       'kube-controller-manager',
       'kube-scheduler',
       'kwok',
+      'metrics-server',
     ];
     return names.map((name) => {
       const pid = this.state.pids[name];

@@ -10,6 +10,8 @@ export interface ClusterPorts {
   readonly apiserver: number;
   /** kwok's fake kubelet server: logs, exec, attach, port-forward and metrics for the simulated nodes. */
   readonly kwok: number;
+  /** metrics-server's secure port (host clusters); absent in clusters created before it existed. */
+  readonly metricsServer?: number;
 }
 
 export interface ComponentSpec {
@@ -18,7 +20,13 @@ export interface ComponentSpec {
   readonly args: readonly string[];
 }
 
-export type ComponentName = 'etcd' | 'kube-apiserver' | 'kube-controller-manager' | 'kube-scheduler' | 'kwok';
+export type ComponentName =
+  | 'etcd'
+  | 'kube-apiserver'
+  | 'kube-controller-manager'
+  | 'kube-scheduler'
+  | 'kwok'
+  | 'metrics-server';
 
 export interface ComponentOptions {
   readonly clusterName: string;
@@ -101,8 +109,9 @@ export function componentSpecs(o: ComponentOptions): ComponentSpec[] {
         '--requestheader-extra-headers-prefix=X-Remote-Extra-',
         `--proxy-client-cert-file=${o.pki.frontProxyClientCert}`,
         `--proxy-client-key-file=${o.pki.frontProxyClientKey}`,
-        // Aggregated APIs are reached through their endpoints (loopback), never through a service IP.
-        '--enable-aggregator-routing=true',
+        // Aggregated APIs (metrics-server) are reached through an ExternalName Service naming
+        // localhost: EndpointSlices refuse loopback addresses, and there is no service network here.
+        '--enable-aggregator-routing=false',
         // The default reconciler would publish 127.0.0.1 as the kubernetes Service endpoint, which
         // the API rejects (loopback); nothing in these clusters dials that Service anyway.
         '--endpoint-reconciler-type=none',
@@ -161,5 +170,32 @@ export function componentSpecs(o: ComponentOptions): ComponentSpec[] {
         `--enable-crds=${KWOK_CRDS.join(',')}`,
       ],
     },
+    metricsServerSpec(o),
   ];
+}
+
+function metricsServerSpec(o: ComponentOptions): ComponentSpec {
+  if (!o.ports.metricsServer) throw new Error(`cluster ${o.clusterName} has no metrics-server port`);
+  return {
+    name: 'metrics-server',
+    binary: o.binaries.metricsServer,
+    args: [
+      `--kubeconfig=${o.kubeconfig}`,
+      `--authentication-kubeconfig=${o.kubeconfig}`,
+      `--authorization-kubeconfig=${o.kubeconfig}`,
+      '--bind-address=127.0.0.1',
+      `--secure-port=${o.ports.metricsServer}`,
+      `--cert-dir=${join(o.dir, 'metrics-server')}`,
+      // Kubelets are dialled at the address and port their Node status gives (virtual nodes: Spillway).
+      '--kubelet-preferred-address-types=InternalIP',
+      '--kubelet-use-node-status-port',
+      // Kubelet serving certificates are verified where the API server verifies them too.
+      ...(o.verifyKubeletCertificates
+        ? [`--kubelet-certificate-authority=${o.pki.caCert}`]
+        : ['--kubelet-insecure-tls']),
+      // The smallest resolution metrics-server accepts, so `kubectl top` has data within seconds.
+      '--metric-resolution=10s',
+      '--kubelet-request-timeout=5s',
+    ],
+  };
 }

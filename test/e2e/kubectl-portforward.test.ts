@@ -2,7 +2,6 @@
 // protocols spoken directly to Spillway's kubelet port, for exec and the legacy port-forward.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
 import { connect, createServer, type Server } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
@@ -10,6 +9,7 @@ import type { Spillway } from '../../src/app.ts';
 import { clusters } from '../cluster/fixture.ts';
 import { freePort } from '../cluster/ports.ts';
 import { kube, uniqueSuffix } from '../support/kube.ts';
+import { kubeconfigCredentials } from '../support/kubelet-client.ts';
 import { kwokForNamespace, removeKwokForNamespace } from '../support/kwok.ts';
 import { startSpillway } from '../support/spillway.ts';
 import { waitFor } from '../support/wait.ts';
@@ -38,14 +38,6 @@ function startEchoServer(): Promise<{ server: Server; port: number }> {
       resolve({ server, port: (server.address() as { port: number }).port }),
     ),
   );
-}
-
-/** The admin's client certificate: what the API server presents is the same kind of credential. */
-async function adminTls(): Promise<{ cert: string; key: string }> {
-  const text = await readFile(clusters.host.kubeconfig, 'utf8');
-  const field = (name: string) =>
-    Buffer.from(new RegExp(`${name}: (\\S+)`).exec(text)?.[1] ?? '', 'base64').toString();
-  return { cert: field('client-certificate-data'), key: field('client-key-data') };
 }
 
 function sha256(data: Buffer): string {
@@ -143,7 +135,10 @@ describe('the kubelet port over WebSocket', () => {
     path: string,
     protocol: string,
   ): Promise<{ socket: WebSocket; messages: (Buffer | string)[]; closed: Promise<void> }> {
-    const socket = new WebSocket(url(path), [protocol], { ...(await adminTls()), rejectUnauthorized: false });
+    const socket = new WebSocket(url(path), [protocol], {
+      ...(await kubeconfigCredentials(clusters.host.kubeconfig)),
+      rejectUnauthorized: false,
+    });
     const messages: (Buffer | string)[] = [];
     socket.on('message', (data: Buffer, isBinary: boolean) =>
       messages.push(isBinary ? data : data.toString()),

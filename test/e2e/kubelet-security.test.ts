@@ -1,7 +1,6 @@
 // Who may use Spillway's kubelet port, and what hostile or broken clients get: 401 and 403 as a kubelet
 // answers them, errors rather than crashes, and no session or socket left behind.
 import { randomBytes } from 'node:crypto';
-import { request } from 'node:https';
 import { connect, type TLSSocket } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Spillway } from '../../src/app.ts';
@@ -9,6 +8,7 @@ import { CertificateAuthority } from '../../src/tls/pki.ts';
 import { clusters } from '../cluster/fixture.ts';
 import { freePort } from '../cluster/ports.ts';
 import { kube, uniqueSuffix } from '../support/kube.ts';
+import { type Credentials, kubeconfigCredentials, kubeletGet } from '../support/kubelet-client.ts';
 import { kwokForNamespace, removeKwokForNamespace } from '../support/kwok.ts';
 import { startSpillway } from '../support/spillway.ts';
 import { waitFor } from '../support/wait.ts';
@@ -24,41 +24,8 @@ const maxSessions = 3;
 let spillway: Spillway;
 let port: number;
 
-interface Credentials {
-  cert?: string;
-  key?: string;
-  token?: string;
-}
-
-function call(
-  path: string,
-  credentials: Credentials = {},
-  extraHeaders: Record<string, string> = {},
-): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = request(
-      {
-        host: '127.0.0.1',
-        port,
-        path,
-        rejectUnauthorized: false,
-        cert: credentials.cert,
-        key: credentials.key,
-        headers: {
-          ...(credentials.token ? { authorization: `Bearer ${credentials.token}` } : {}),
-          ...extraHeaders,
-        },
-      },
-      (res) => {
-        let body = '';
-        res.on('data', (chunk) => (body += chunk));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-      },
-    );
-    req.on('error', reject);
-    req.end();
-  });
-}
+const call = (path: string, credentials: Credentials = {}, extraHeaders: Record<string, string> = {}) =>
+  kubeletGet(port, path, credentials, extraHeaders);
 
 /** Opens a TLS connection and sends an upgrade request for an exec session; resolves with the socket and the answer's first bytes. */
 function openExec(credentials: Credentials, command: string): Promise<{ socket: TLSSocket; head: string }> {
@@ -92,10 +59,7 @@ async function serviceAccountToken(name: string): Promise<string> {
 }
 
 beforeAll(async () => {
-  const text = (await import('node:fs')).readFileSync(clusters.host.kubeconfig, 'utf8');
-  const field = (name: string) =>
-    Buffer.from(new RegExp(`${name}: (\\S+)`).exec(text)?.[1] ?? '', 'base64').toString();
-  admin = { cert: field('client-certificate-data'), key: field('client-key-data') };
+  admin = await kubeconfigCredentials(clusters.host.kubeconfig);
   await host.core.createNamespace({ body: { metadata: { name: namespace } } });
   await remote.core.createNamespace({ body: { metadata: { name: namespace } } });
   await kwokForNamespace(remote, namespace, { logs: '' });

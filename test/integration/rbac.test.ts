@@ -7,7 +7,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse, parseAllDocuments, stringify } from 'yaml';
 import type { Spillway } from '../../src/app.ts';
 import { clusters } from '../cluster/fixture.ts';
+import { freePort } from '../cluster/ports.ts';
 import { kube, uniqueSuffix } from '../support/kube.ts';
+import { kubeconfigCredentials, kubeletGet } from '../support/kubelet-client.ts';
 import { startSpillway } from '../support/spillway.ts';
 import { waitFor } from '../support/wait.ts';
 import { createDeployment, pinnedSpec, waitForRunning } from '../support/workloads.ts';
@@ -21,6 +23,7 @@ const host = kube(clusters.host.kubeconfig);
 const remote = kube(clusters.remote.kubeconfig);
 const logs: string[] = [];
 let spillway: Spillway;
+let kubeletPort: number;
 
 /** The manifests as kubectl kustomize renders them, minus the Deployment (no image runs here). */
 async function applyManifests(cluster: 'host' | 'remote', dir: string): Promise<void> {
@@ -58,9 +61,11 @@ beforeAll(async () => {
   const hostKubeconfig = await serviceAccountKubeconfig('host');
   const remoteKubeconfig = await serviceAccountKubeconfig('remote');
   await host.core.createNamespace({ body: { metadata: { name: namespace } } });
+  kubeletPort = await freePort();
   spillway = await startSpillway(
     {
       hostKubeconfig,
+      kubeletPort,
       namespace: 'spillway-system',
       discovery: true,
       remotes: [{ name: remoteName, kubeconfig: remoteKubeconfig, nodeName }],
@@ -111,6 +116,21 @@ describe('least privilege', () => {
       namespace: 'kube-node-lease',
     });
     expect(lease.spec?.holderIdentity).toBe(nodeName);
+    // The kubelet API: the caller is authenticated and authorized against the host (token and access
+    // reviews), and usage is read from the remote's metrics.k8s.io.
+    const admin = await kubeconfigCredentials(clusters.host.kubeconfig);
+    await waitFor(
+      'usage of both pods in /stats/summary',
+      async () => {
+        const response = await kubeletGet(kubeletPort, '/stats/summary', admin);
+        if (response.status !== 200) throw new Error(`/stats/summary: ${response.status} ${response.body}`);
+        const pods = (JSON.parse(response.body) as { pods: { memory?: { workingSetBytes: number } }[] }).pods;
+        return pods.length === 2 && pods.every((p) => (p.memory?.workingSetBytes ?? 0) > 0)
+          ? true
+          : undefined;
+      },
+      { timeoutMs: 60_000, intervalMs: 1_000 },
+    );
 
     await host.core.deleteNamespace({ name: namespace });
     await waitFor('delegates and reflected objects collected', async () => {

@@ -6,6 +6,7 @@ import type { Spillway } from '../../src/app.ts';
 import { parseQuantity } from '../../src/kube/quantity.ts';
 import { createSimulatedNode } from '../cluster/bootstrap.ts';
 import { clusters } from '../cluster/fixture.ts';
+import { freePort } from '../cluster/ports.ts';
 import { condition, kube, uniqueSuffix } from '../support/kube.ts';
 import { startSpillway } from '../support/spillway.ts';
 import { waitFor } from '../support/wait.ts';
@@ -17,6 +18,7 @@ const namespace = `vn-${suffix}`;
 const host = kube(clusters.host.kubeconfig);
 const remote = kube(clusters.remote.kubeconfig);
 let spillway: Spillway;
+let kubeletPort: number;
 
 const readNode = () => host.core.readNode({ name: nodeName });
 const allocatable = (node: V1Node, resource: string) =>
@@ -50,8 +52,10 @@ async function waitForAllocatable(resource: string, expected: bigint): Promise<V
 
 beforeAll(async () => {
   await remote.core.createNamespace({ body: { metadata: { name: namespace } } });
+  kubeletPort = await freePort();
   spillway = await startSpillway({
     hostKubeconfig: clusters.host.kubeconfig,
+    kubeletPort,
     remotes: [
       { name: remoteName, kubeconfig: clusters.remote.kubeconfig, nodeName, labels: { team: 'burst' } },
     ],
@@ -93,7 +97,7 @@ describe('the virtual node', () => {
       { key: 'virtual-kubelet.io/provider', value: 'spillway', effect: 'NoSchedule' },
     ]);
     expect(node.status?.addresses).toEqual([{ type: 'InternalIP', address: '127.0.0.1' }]);
-    expect(node.status?.daemonEndpoints?.kubeletEndpoint?.Port).toBe(10250);
+    expect(node.status?.daemonEndpoints?.kubeletEndpoint?.Port).toBe(kubeletPort);
     expect(node.status?.nodeInfo?.kubeletVersion).toMatch(/^v1\.36\.\d+-spillway\.\d+\.\d+\.\d+$/);
     expect(node.metadata?.annotations).toMatchObject({
       'spillway.dev/remote-kubernetes-version': 'v1.36.3',
@@ -116,10 +120,12 @@ describe('the virtual node', () => {
     expect(allocatable(node, 'pods')).toBe(parseQuantity('330') - usage.pods);
     expect(node.status?.capacity).toEqual(node.status?.allocatable);
 
-    const lease = await host.coordination.readNamespacedLease({
-      name: nodeName,
-      namespace: 'kube-node-lease',
-    });
+    // The lease follows the node's registration (it is owned by the node, so it needs its UID).
+    const lease = await waitFor('node lease', () =>
+      host.coordination
+        .readNamespacedLease({ name: nodeName, namespace: 'kube-node-lease' })
+        .catch(() => undefined),
+    );
     expect(lease.spec?.holderIdentity).toBe(nodeName);
     expect(lease.spec?.leaseDurationSeconds).toBe(40);
     expect(lease.metadata?.ownerReferences?.[0]).toMatchObject({
