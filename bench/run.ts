@@ -1,6 +1,7 @@
 // `npm run bench -- <benchmark> [options]`: benchmarks on the local clusters (not timed tests).
 import { Command } from 'commander';
 import { benchMirror } from './mirror.ts';
+import { benchStreams } from './streams.ts';
 
 const program = new Command('bench')
   .description('Spillway benchmarks on the local clusters')
@@ -18,6 +19,22 @@ program
       pods: Number(options.pods),
       qps: Number(options.qps),
       workers: Number(options.workers),
+    });
+  });
+
+program
+  .command('streams')
+  .description(
+    'logs throughput and exec round trips through the host (Spillway’s kubelet API), next to the remote directly',
+  )
+  .option('--log-mib <n>', 'size of the CRI log file KWOK serves, in MiB', '64')
+  .option('--reads <n>', 'whole-log reads per path', '3')
+  .option('--execs <n>', 'sequential `echo hi` execs per path', '200')
+  .action(async (options: { logMib: string; reads: string; execs: string }) => {
+    await benchStreams({
+      logMib: Number(options.logMib),
+      reads: Number(options.reads),
+      execs: Number(options.execs),
     });
   });
 

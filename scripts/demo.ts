@@ -36,6 +36,8 @@ async function startSpillway(): Promise<number> {
       hostClusterName: 'host',
       host: { kubeconfig: kubeconfigPathOf('host') },
       kubelet: { address: '127.0.0.1', port: 10250 },
+      // Namespaces labelled spillway.dev/burst=enabled fill local nodes first, then spill over.
+      webhook: { enabled: true, port: 9443 },
       remotes: [{ name: 'remote', kubeconfig: kubeconfigPathOf('remote'), nodeName }],
     }),
   );
@@ -208,6 +210,39 @@ while (top.exitCode !== 0 && Date.now() < topDeadline) {
   top = await host(['top', 'pod', '-n', 'demo']);
 }
 await show('usage read from the remote metrics-server', ['top', 'pod', '-n', 'demo']);
+console.log('');
+console.log('==> spill-over: a Deployment larger than the host’s own nodes');
+const burstManifest = `
+apiVersion: v1
+kind: Namespace
+metadata: {name: burst-demo, labels: {spillway.dev/burst: enabled}}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: worker, namespace: burst-demo}
+spec:
+  replicas: 10
+  selector: {matchLabels: {app: worker}}
+  template:
+    metadata: {labels: {app: worker}}
+    spec:
+      containers:
+        - {name: worker, image: busybox, resources: {requests: {cpu: "1"}}}
+`;
+console.log(
+  'a plain Deployment (no toleration, no selector) of 10 pods of 1 CPU; the host has 2 nodes of 4 CPUs',
+);
+await hostApply(['apply', '-f', '-'], burstManifest);
+await hostApply(['rollout', 'status', 'deployment/worker', '-n', 'burst-demo', '--timeout=120s']);
+await show('local nodes first, the surplus on the virtual node', [
+  'get',
+  'pods',
+  '-n',
+  'burst-demo',
+  '-o',
+  'custom-columns=POD:.metadata.name,NODE:.spec.nodeName,STATUS:.status.phase,DELETION-COST:.metadata.annotations.controller\\.kubernetes\\.io/pod-deletion-cost',
+  '--sort-by=.spec.nodeName',
+]);
 console.log('');
 console.log(
   'Spillway keeps running; `npm run demo -- stop` stops it and `npm run clusters -- down` removes the clusters.',

@@ -20,6 +20,8 @@ import { ServingCertificate } from './kubelet/tls.ts';
 import { RemoteDiscovery } from './remotes/discovery.ts';
 import { RemoteRegistry } from './remotes/registry.ts';
 import type { RemoteSpec } from './remotes/remote.ts';
+import { startBurstWebhook } from './webhook/burst.ts';
+import type { WebhookServer } from './webhook/server.ts';
 
 export class Spillway {
   readonly config: Config;
@@ -29,6 +31,7 @@ export class Spillway {
   private registryInstance: RemoteRegistry | undefined;
   private discovery: RemoteDiscovery | undefined;
   private kubeletServer: KubeletServer | undefined;
+  private webhookServer: WebhookServer | undefined;
 
   constructor(config: Config, logger: Logger) {
     this.config = config;
@@ -99,6 +102,15 @@ export class Spillway {
       logger: this.logger.child({ component: 'kubelet' }),
     });
     await this.kubeletServer.start(this.controller.signal);
+    if (this.config.webhook.enabled) {
+      this.webhookServer = await startBurstWebhook({
+        config: this.config,
+        host: this.host,
+        registry: this.registryInstance,
+        signal: this.controller.signal,
+        logger: this.logger.child({ component: 'webhook' }),
+      });
+    }
     this.logger.info(
       {
         hostClusterName: this.config.hostClusterName,
@@ -171,11 +183,15 @@ export class Spillway {
     };
   }
 
-  /** Stops everything; virtual nodes are left to expire unless node.deleteOnShutdown is set. */
   get kubelet(): KubeletServer | undefined {
     return this.kubeletServer;
   }
 
+  get webhook(): WebhookServer | undefined {
+    return this.webhookServer;
+  }
+
+  /** Stops everything; virtual nodes are left to expire unless node.deleteOnShutdown is set. */
   async stop(): Promise<void> {
     this.controller.abort();
     await this.registryInstance?.stopAll({ deleteNodes: this.config.node.deleteOnShutdown });

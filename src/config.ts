@@ -76,6 +76,8 @@ const remote = z
     labels: z.record(z.string(), z.string().regex(labelValue, 'not a valid label value')).default({}),
     taints: z.array(taint).optional(),
     share,
+    /** How much burst pods prefer this remote over other remotes (1-100; real nodes always come first). */
+    burstWeight: z.number().int().min(1).max(100).optional(),
   })
   .refine((r) => Boolean(r.kubeconfig) !== Boolean(r.secretRef), {
     message: 'set exactly one of kubeconfig or secretRef',
@@ -163,9 +165,42 @@ const schema = z.strictObject({
       statusSettleMilliseconds: z.number().int().min(0).max(10_000).default(1000),
       /** Every pod is reconciled again this often, and orphans are collected, even without events. */
       resyncSeconds: z.number().positive().default(300),
+      /** DaemonSet pods on a virtual node: refused (Failed, DaemonSetPodRefused) unless allowed. */
+      daemonSets: z.enum(['refuse', 'allow']).default('refuse'),
+      /** controller.kubernetes.io/pod-deletion-cost on mirrored pods, so scale-down removes them first; null: leave it. */
+      deletionCost: z.number().int().min(-2147483648).max(2147483647).nullable().default(-100),
     })
     .prefault({}),
   remotes: z.array(remote).default([]),
+  /** The mutating admission webhook that turns opted-in pods into burst pods (see README). */
+  webhook: z
+    .strictObject({
+      enabled: z.boolean().default(false),
+      /** Where it listens (default: kubelet.bindAddress or kubelet.address). */
+      bindAddress: z
+        .string()
+        .refine((value) => isIP(value) !== 0, 'must be an IP address')
+        .optional(),
+      port: z.number().int().min(1).max(65535).default(9443),
+      /** How the host API server reaches it: a URL (default https://<kubelet.address>:<port>/mutate-pods) or a Service. */
+      url: z.url({ protocol: /^https$/ }).optional(),
+      service: z
+        .strictObject({
+          namespace: z.string().regex(dnsLabel),
+          name: z.string().regex(dnsLabel),
+          port: z.number().int().min(1).max(65535).default(443),
+        })
+        .optional(),
+      /** Create or update the MutatingWebhookConfiguration at start. */
+      install: z.boolean().default(true),
+      timeoutSeconds: z.number().int().min(1).max(30).default(5),
+      /** Burst pods leave a not-ready or unreachable node after this long (the default is 300 s). */
+      notReadyTolerationSeconds: z.number().int().min(0).default(60),
+      /** How strongly burst pods prefer real nodes over virtual ones (1-100). */
+      preferLocalWeight: z.number().int().min(1).max(100).default(100),
+    })
+    .refine((w) => !(w.url && w.service), { message: 'set at most one of url or service' })
+    .prefault({}),
   discovery: z.strictObject({ enabled: z.boolean().default(true) }).prefault({}),
   remoteQps: z.number().positive().default(100),
   remoteBurst: z.number().int().positive().default(200),
@@ -177,6 +212,7 @@ export type RemoteConfig = z.infer<typeof remote>;
 export type TaintConfig = z.infer<typeof taint>;
 export type ShareConfig = NonNullable<z.infer<typeof share>>;
 export type PodsConfig = z.infer<typeof schema>['pods'];
+export type WebhookConfig = z.infer<typeof schema>['webhook'];
 
 /** Values given on the command line, which win over the environment and the file. */
 export interface ConfigOverrides {

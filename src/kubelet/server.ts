@@ -11,6 +11,7 @@ import express, { type NextFunction, type Request, type Response } from 'express
 import type { Logger } from 'pino';
 import type { ClusterClient } from '../kube/client.ts';
 import { messageOf } from '../kube/errors.ts';
+import { listen } from '../listen.ts';
 import { type Identity, KubeletAuth, subresourcesOf, verbOf } from './auth.ts';
 import { badRequest, KubeletError, rejectUpgrade, sendError } from './http-errors.ts';
 import { serveLogs } from './logs.ts';
@@ -135,13 +136,7 @@ export class KubeletServer {
       timer.unref();
       signal.addEventListener('abort', () => clearInterval(timer), { once: true });
     }
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(this.options.port, this.options.bindAddress, () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
+    await listen(server, this.options.port, this.options.bindAddress);
     signal.addEventListener('abort', () => this.stop(), { once: true });
     logger.info({ address: this.options.bindAddress, port: this.port }, 'kubelet API serving');
   }

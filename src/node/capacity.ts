@@ -133,3 +133,13 @@ export function computeCapacity({ nodes, pods, share }: CapacityInputs): Capacit
   allocatable.set('pods', podCount - (podCount % 1_000_000_000n));
   return { allocatable, total, schedulableNodes: schedulable.length };
 }
+
+/** What this node's own delegates request on schedulable remote nodes. */
+export function ownDelegatesUse(nodes: readonly RemoteNode[], pods: readonly RemotePodUsage[]): ResourceList {
+  const schedulable = new Set(nodes.filter(isSchedulable).map((n) => n.name));
+  const use: ResourceList = new Map();
+  for (const pod of pods) {
+    if (pod.ownDelegate && pod.nodeName && schedulable.has(pod.nodeName)) addInto(use, pod.requests);
+  }
+  return use;
+}

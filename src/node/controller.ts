@@ -11,7 +11,7 @@ import type { EventRecorder } from '../kube/events.ts';
 import { Informer, trimMetadata } from '../kube/informer.ts';
 import { parseResourceList, resourceListsEqual } from '../kube/quantity.ts';
 import { WorkQueue } from '../queue/workqueue.ts';
-import { computeCapacity } from './capacity.ts';
+import { computeCapacity, ownDelegatesUse } from './capacity.ts';
 import { conditionsEqual, type NodeCondition, stampConditions } from './conditions.ts';
 import {
   ANNOTATION_MANAGED_LABELS,
@@ -22,6 +22,7 @@ import {
   mergeTaints,
   taintKey,
 } from './forge.ts';
+import type { FragmentationGuard } from './fragmentation.ts';
 import type { RemoteHealth } from './health.ts';
 import type { RemoteView } from './remote-view.ts';
 
@@ -43,6 +44,8 @@ export interface NodeControllerOptions {
   readonly statusReportIntervalMs?: number;
   readonly fallbackVersion: string;
   readonly view: RemoteView;
+  /** Caps advertised resources while pods are refused for fragmentation. */
+  readonly fragmentation: FragmentationGuard;
   readonly health: RemoteHealth;
   readonly logger: Logger;
 }
@@ -57,6 +60,7 @@ export class NodeController {
   /** Our last write, used until the informer shows it (so we never act on our own stale view). */
   private pending: { node: V1Node; at: number } | undefined;
   private lastStatusWrite = 0;
+  private readonly flushWaiters: (() => void)[] = [];
   private reportedForeign = false;
   private startedAt = Date.now();
   /** Status writes so far (tests and metrics read it). */
@@ -116,11 +120,15 @@ export class NodeController {
   private desired(current: V1Node | undefined): DesiredNode {
     const o = this.options;
     const remoteNodes = o.view.remoteNodes();
-    const computed = computeCapacity({ nodes: remoteNodes, pods: o.view.podUsage(), share: o.share });
+    const pods = o.view.podUsage();
+    const computed = computeCapacity({ nodes: remoteNodes, pods, share: o.share });
     const kept = current?.status?.allocatable;
     const capacity =
       o.view.synced || !kept
-        ? computed
+        ? {
+            ...computed,
+            allocatable: o.fragmentation.cap(computed.allocatable, ownDelegatesUse(remoteNodes, pods)),
+          }
         : { ...computed, allocatable: parseResourceList(kept as Record<string, string>) };
     return desiredNode({
       nodeName: o.nodeName,
@@ -141,7 +149,33 @@ export class NodeController {
     });
   }
 
+  /**
+   * Writes the node's status now, without waiting out the coalescing interval, and resolves once the
+   * node has been reconciled: a pod refused for fragmentation waits for the capped capacity to be
+   * written before it fails, so the scheduler never sends its replacement to the same dead end.
+   */
+  flush(): Promise<void> {
+    return new Promise((resolve) => {
+      this.flushWaiters.push(resolve);
+      this.enqueue();
+    });
+  }
+
   private async reconcile(): Promise<{ requeueAfter?: number }> {
+    const waiters = this.flushWaiters.splice(0);
+    let result: { requeueAfter?: number };
+    try {
+      result = await this.reconcileOnce(waiters.length > 0);
+    } catch (error) {
+      // Not written (a conflict, say): whoever waits, waits for the retry.
+      this.flushWaiters.unshift(...waiters);
+      throw error;
+    }
+    for (const resolve of waiters) resolve();
+    return result;
+  }
+
+  private async reconcileOnce(urgent: boolean): Promise<{ requeueAfter?: number }> {
     if (!this.hostNode.hasSynced) return { requeueAfter: 200 };
     // Nothing is known before the first probe; writing then would flap the node NotReady on every restart.
     if (!this.options.health.probed) return { requeueAfter: 200 };
@@ -170,7 +204,7 @@ export class NodeController {
     const stale = !Number.isFinite(heartbeat) || now - heartbeat >= reportInterval;
     if (!stale && statusEqual(node, desired)) return { requeueAfter: reportInterval - (now - heartbeat) };
     const wait = this.lastStatusWrite + this.options.statusMinIntervalMs - now;
-    if (wait > 0) return { requeueAfter: wait };
+    if (wait > 0 && !urgent) return { requeueAfter: wait };
     await this.writeStatus(node, desired);
     return { requeueAfter: reportInterval };
   }

@@ -5,6 +5,7 @@ import type { V1Pod, V1PodStatus } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import type { PodsConfig } from '../config.ts';
 import type { Informer } from '../kube/informer.ts';
+import type { AdmissionRefusal } from './admission.ts';
 import type { Reflector } from './reflect.ts';
 import type { StatusContext } from './status.ts';
 
@@ -23,6 +24,12 @@ export interface PodContext {
   prepare(hostPod: V1Pod): Promise<void>;
   forge(hostPod: V1Pod): V1Pod;
   statusContext(): StatusContext;
+  /** Why the virtual node cannot run this pod at all (checked before its delegate is created). */
+  admit(hostPod: V1Pod): AdmissionRefusal | undefined;
+  /** Has the virtual node publish its capped capacity now (after a refusal for fragmentation). */
+  capacityRefused(): Promise<void>;
+  /** The pod-deletion-cost mirrored pods carry, or null. */
+  readonly deletionCost: number | null;
 }
 
 const DELETE_MEMORY_MS = 10 * 60_000;
@@ -31,6 +38,7 @@ export class PodMemory {
   private readonly created = new Map<string, { uid: string; at: number }>();
   private readonly deleteRequests = new Map<string, number>();
   private readonly unschedulable = new Map<string, number>();
+  private readonly deletionCosts = new Map<string, string>();
   private readonly statuses = new Map<string, { resourceVersion: string; status: V1PodStatus; at: number }>();
 
   rememberCreate(key: string, uid: string): void {
@@ -84,9 +92,21 @@ export class PodMemory {
     this.statuses.delete(key);
   }
 
+  /** Records that we set this pod's deletion cost; false if we already did (the informer lags). */
+  rememberDeletionCost(key: string, uid: string): boolean {
+    if (this.deletionCosts.get(key) === uid) return false;
+    this.deletionCosts.set(key, uid);
+    return true;
+  }
+
+  forgetDeletionCost(key: string): void {
+    this.deletionCosts.delete(key);
+  }
+
   /** Everything about a host pod that is gone. */
   forget(key: string): void {
     this.created.delete(key);
+    this.deletionCosts.delete(key);
     this.unschedulable.delete(key);
     this.statuses.delete(key);
   }

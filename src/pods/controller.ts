@@ -8,8 +8,11 @@ import type { ClusterClient } from '../kube/client.ts';
 import { isNotFound } from '../kube/errors.ts';
 import type { EventRecorder } from '../kube/events.ts';
 import { Informer, keyOf, trimMetadata } from '../kube/informer.ts';
+import type { ResourceList } from '../kube/quantity.ts';
+import type { FitRefusal } from '../node/fragmentation.ts';
 import { LABEL_VIRTUAL_NODE, ownedSelector } from '../ownership.ts';
 import { WorkQueue } from '../queue/workqueue.ts';
+import { admissionRefusal } from './admission.ts';
 import { type PodContext, PodMemory } from './context.ts';
 import {
   ANNOTATION_HOST_NAME,
@@ -37,6 +40,10 @@ export interface PodControllerOptions {
   readonly pods: PodsConfig;
   readonly virtualOnlyLabelKeys: ReadonlySet<string>;
   readonly virtualTaintKeys: ReadonlySet<string>;
+  /** Whether some remote node can take a pod's requests (see FragmentationGuard). */
+  readonly fit: (requests: ResourceList) => FitRefusal | undefined;
+  /** Resolves once the virtual node has published capacity capped for a refusal (bounded wait). */
+  readonly capacityRefused: () => Promise<void>;
   readonly logger: Logger;
 }
 
@@ -124,6 +131,15 @@ export class PodController {
       },
       forge: (hostPod) => delegatePod(hostPod, forgeContext),
       statusContext: () => ({ hostIP: options.kubeletAddress, now: new Date().toISOString() }),
+      admit: (hostPod) =>
+        admissionRefusal(hostPod, {
+          remoteName: options.remoteName,
+          nodeName,
+          allowDaemonSets: pods.daemonSets === 'allow',
+          fit: options.fit,
+        }),
+      deletionCost: pods.deletionCost,
+      capacityRefused: options.capacityRefused,
     };
     this.writes = new PodWrites({
       host,

@@ -20,6 +20,8 @@ import { type Reference, referencesOf, rewriteReferences } from './references.ts
 
 export const ANNOTATION_HOST_NAMESPACE = 'spillway.dev/host-namespace';
 export const ANNOTATION_HOST_NAME = 'spillway.dev/host-name';
+/** Ranks a pod among its ReplicaSet's replicas for scale-down (lower goes first). */
+export const ANNOTATION_DELETION_COST = 'controller.kubernetes.io/pod-deletion-cost';
 /** Controller labels of the host pod, kept out of the delegate's labels (see CONTROLLER_LABELS). */
 export const ANNOTATION_HOST_CONTROLLER_LABELS = 'spillway.dev/host-controller-labels';
 /**
@@ -150,7 +152,8 @@ export function delegatePod(hostPod: V1Pod, context: ForgeContext): V1Pod {
 
   const annotations: Record<string, string> = {};
   for (const [key, value] of Object.entries(metadata.annotations ?? {})) {
-    if (!key.startsWith('spillway.dev/')) annotations[key] = value;
+    // The deletion cost ranks the pod among its host controller's replicas; it means nothing remotely.
+    if (!key.startsWith('spillway.dev/') && key !== ANNOTATION_DELETION_COST) annotations[key] = value;
   }
   annotations[ANNOTATION_MANAGED_ANNOTATIONS] = Object.keys(annotations).sort().join(',');
   annotations[ANNOTATION_MANAGED_LABELS] = copiedLabels;

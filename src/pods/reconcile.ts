@@ -8,6 +8,7 @@
 //   otherwise                → push allowed spec changes down, mirror status up
 import type { V1Pod } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
+import { messageOf } from '../kube/errors.ts';
 import { LABEL_HOST_POD_UID } from '../ownership.ts';
 import type { ReconcileResult } from '../queue/workqueue.ts';
 import type { PodContext } from './context.ts';
@@ -81,6 +82,18 @@ export async function reconcilePod(
       await writes.event(hostPod, 'Warning', 'DelegateDeleted', message);
       return undefined;
     }
+    const refusal = context.admit(hostPod);
+    if (refusal) {
+      log.info({ reason: refusal.reason }, refusal.message);
+      // The capped capacity goes out first: the replacement must not be scheduled here again.
+      if (refusal.forCapacity) await context.capacityRefused();
+      await writes.writeHostStatus(
+        hostPod,
+        failedStatus(hostPod, refusal.reason, refusal.message, context.statusContext()),
+      );
+      await writes.event(hostPod, 'Warning', refusal.reason, refusal.message);
+      return undefined;
+    }
     return writes.createDelegate(hostPod, log);
   }
 
@@ -97,6 +110,8 @@ export async function reconcilePod(
     }
   }
 
+  // The annotation write changes the pod's resourceVersion: its informer event brings the key back.
+  if (await writes.deletionCost.ensure(hostPod)) return undefined;
   const patch = delegateUpdate(context.forge(hostPod), delegate);
   if (patch) await writes.patchDelegate(delegate, patch, log);
   const reflection = await writes.reflect(hostPod);
@@ -140,7 +155,18 @@ async function handleHostDeletion(
   if (overdue || isTerminalPhase(delegate.status?.phase)) {
     // Nothing left to wait for: the delegate is done, or it outlived the grace the host allowed.
     if (overdue) log.info('grace period over; forcing the delegate away');
-    await writes.deleteDelegate(delegate, 0);
+    try {
+      await writes.deleteDelegate(delegate, 0);
+    } catch (error) {
+      if (!overdue) throw error;
+      // The remote cannot be reached (an outage): the host pod is released all the same, so nothing
+      // waits on it (a StatefulSet's replacement would); the delegate is then an orphan, collected
+      // when the remote answers again.
+      log.warn(
+        { err: messageOf(error) },
+        'cannot delete the delegate; releasing the host pod, collecting it later',
+      );
+    }
     context.reflector.release(key);
     await writes.finalizeHostPod(hostPod);
     return undefined;

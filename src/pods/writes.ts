@@ -18,6 +18,7 @@ import type { EventRecorder, EventType } from '../kube/events.ts';
 import { isOwnedObject, LABEL_HOST_POD_UID, LABEL_VIRTUAL_NODE } from '../ownership.ts';
 import type { ReconcileResult } from '../queue/workqueue.ts';
 import type { PodContext } from './context.ts';
+import { DeletionCostMarker } from './deletion-cost.ts';
 import { delegateReferences } from './forge.ts';
 import type { RemoteNamespaces } from './namespaces.ts';
 import { failedStatus, statusesEqual, withVerdict } from './status.ts';
@@ -50,8 +51,11 @@ export class PodWrites {
     hostFinalizes: 0,
   };
 
+  readonly deletionCost: DeletionCostMarker;
+
   constructor(options: PodWritesOptions) {
     this.options = options;
+    this.deletionCost = new DeletionCostMarker(options.host, options.context);
   }
 
   private get context(): PodContext {

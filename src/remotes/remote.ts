@@ -6,6 +6,7 @@ import type { Config } from '../config.ts';
 import { ClusterClient } from '../kube/client.ts';
 import type { EventRecorder } from '../kube/events.ts';
 import { NodeController } from '../node/controller.ts';
+import { FragmentationGuard } from '../node/fragmentation.ts';
 import { RemoteHealth } from '../node/health.ts';
 import { LeaseHeartbeat } from '../node/lease.ts';
 import { RemoteView } from '../node/remote-view.ts';
@@ -74,6 +75,7 @@ export class RemoteCluster {
       graceMs: config.node.remoteUnreachableGraceSeconds * 1000,
       onChange: enqueueNode,
     });
+    const fragmentation = new FragmentationGuard(this.view, enqueueNode);
     this.node = new NodeController({
       host: context.host,
       events: context.events,
@@ -90,6 +92,7 @@ export class RemoteCluster {
       statusMinIntervalMs: config.node.statusMinIntervalSeconds * 1000,
       fallbackVersion: context.hostVersion,
       view: this.view,
+      fragmentation,
       health: this.health,
       logger: this.logger,
     });
@@ -109,6 +112,9 @@ export class RemoteCluster {
         ...Object.keys(spec.labels),
       ]),
       virtualTaintKeys: new Set(taints.map((t) => t.key)),
+      fit: (requests) => fragmentation.check(requests),
+      capacityRefused: () =>
+        Promise.race([this.node.flush(), new Promise<void>((resolve) => setTimeout(resolve, 5_000).unref())]),
       logger: this.logger,
     });
     this.lease = new LeaseHeartbeat({

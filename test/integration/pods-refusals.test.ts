@@ -92,24 +92,38 @@ describe('refusals', () => {
   });
 
   it('explains a delegate the remote cannot schedule, and fails it after the configured time', async () => {
-    // 5 CPUs: the virtual node (12 CPUs in all) admits it, no single 4-CPU remote node can.
+    // Another tenant holds host port 31999 on every remote node: the host scheduler and Spillway's own
+    // fit check (resources) see room, only the remote scheduler knows the port is taken.
+    await remote.core.createNamespace({ body: { metadata: { name: namespace } } }).catch(() => {});
+    for (const node of (await remote.core.listNode()).items) {
+      await remote.core.createNamespacedPod({
+        namespace,
+        body: {
+          metadata: { name: `port-holder-${node.metadata?.name}` },
+          spec: {
+            nodeName: node.metadata?.name,
+            containers: [{ name: 'main', image: 'holder', ports: [{ containerPort: 80, hostPort: 31999 }] }],
+          },
+        },
+      });
+    }
     await host.core.createNamespacedPod({
       namespace,
       body: {
-        metadata: { name: 'too-big' },
-        spec: pinnedSpec(remoteName, {}, { resources: { requests: { cpu: '5' } } }),
+        metadata: { name: 'port-clash' },
+        spec: pinnedSpec(remoteName, {}, { ports: [{ containerPort: 80, hostPort: 31999 }] }),
       },
     });
-    const { condition } = await delegatedCondition('too-big', 'RemoteUnschedulable');
-    expect(condition.message).toContain('Insufficient cpu');
+    const { condition } = await delegatedCondition('port-clash', 'RemoteUnschedulable');
+    expect(condition.message).toContain('free ports');
     const failed = await waitFor('host pod Failed', async () => {
-      const pod = await host.core.readNamespacedPod({ name: 'too-big', namespace });
+      const pod = await host.core.readNamespacedPod({ name: 'port-clash', namespace });
       return pod.status?.phase === 'Failed' ? pod : undefined;
     });
     expect(failed.status?.reason).toBe('RemoteUnschedulable');
-    await warning('too-big', 'RemoteUnschedulable');
+    await warning('port-clash', 'RemoteUnschedulable');
     await waitFor('delegate removed', async () =>
-      (await remote.core.readNamespacedPod({ name: 'too-big', namespace }).catch(() => undefined))
+      (await remote.core.readNamespacedPod({ name: 'port-clash', namespace }).catch(() => undefined))
         ? undefined
         : true,
     );

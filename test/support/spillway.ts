@@ -17,6 +17,7 @@ export interface TestRemote {
   readonly labels?: Record<string, string>;
   readonly taints?: unknown[];
   readonly share?: unknown;
+  readonly burstWeight?: number;
 }
 
 export interface TestSpillwayOptions {
