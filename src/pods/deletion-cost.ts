@@ -18,11 +18,16 @@ export class DeletionCostMarker {
     this.context = context;
   }
 
-  /** Sets the cost unless the pod has one (someone else's choice wins). Returns whether it wrote. */
+  /**
+   * Sets the cost on a ReplicaSet's pod (the only controller that reads it) unless the pod has one
+   * (someone else's choice wins). Returns whether it wrote.
+   */
   async ensure(hostPod: V1Pod): Promise<boolean> {
     const cost = this.context.deletionCost;
     const uid = hostPod.metadata?.uid ?? '';
     if (cost === null || this.forbidden) return false;
+    const owner = hostPod.metadata?.ownerReferences?.find((o) => o.controller);
+    if (owner?.kind !== 'ReplicaSet') return false;
     if (hostPod.metadata?.annotations?.[ANNOTATION_DELETION_COST] !== undefined) return false;
     if (!this.context.memory.rememberDeletionCost(keyOf(hostPod), uid)) return false;
     try {

@@ -110,8 +110,6 @@ export async function reconcilePod(
     }
   }
 
-  // The annotation write changes the pod's resourceVersion: its informer event brings the key back.
-  if (await writes.deletionCost.ensure(hostPod)) return undefined;
   const patch = delegateUpdate(context.forge(hostPod), delegate);
   if (patch) await writes.patchDelegate(delegate, patch, log);
   const reflection = await writes.reflect(hostPod);
@@ -134,6 +132,8 @@ export async function reconcilePod(
     hostPod,
     hostStatusFromDelegate(hostPod, delegate, verdict, context.statusContext()),
   );
+  // After the status, which matters more to the pod's owner than its rank for a scale-down.
+  await writes.deletionCost.ensure(hostPod);
   return requeueAfter !== undefined ? { requeueAfter } : undefined;
 }
 

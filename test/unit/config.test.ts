@@ -84,6 +84,18 @@ describe('loadConfig', () => {
       'node.excludeLabels: not a valid regular expression',
     ],
     [
+      'a webhook reached both by URL and by Service',
+      'webhook:\n  url: https://spillway.example:9443/mutate-pods\n  service: {namespace: s, name: w}\n',
+      'webhook: set at most one of url or service',
+    ],
+    ['a plain-HTTP webhook URL', 'webhook:\n  url: http://127.0.0.1:9443/x\n', 'webhook.url'],
+    ['an unknown DaemonSet policy', 'pods:\n  daemonSets: sometimes\n', 'pods.daemonSets'],
+    [
+      'an out-of-range burst weight',
+      'remotes:\n  - {name: a, kubeconfig: k, burstWeight: 500}\n',
+      'remotes[0].burstWeight',
+    ],
+    [
       'duplicate remotes',
       'remotes:\n  - {name: a, kubeconfig: k}\n  - {name: a, kubeconfig: k}\n',
       'remotes[1].name: duplicate remote name',
