@@ -9,10 +9,11 @@ import type { ClusterClient } from '../kube/client.ts';
 import { isConflict, isNotFound, messageOf } from '../kube/errors.ts';
 import type { EventRecorder } from '../kube/events.ts';
 import { Informer, trimMetadata } from '../kube/informer.ts';
-import { parseResourceList, resourceListsEqual } from '../kube/quantity.ts';
+import { parseResourceList } from '../kube/quantity.ts';
 import { WorkQueue } from '../queue/workqueue.ts';
 import { computeCapacity, ownDelegatesUse } from './capacity.ts';
-import { conditionsEqual, type NodeCondition, stampConditions } from './conditions.ts';
+import { type NodeCondition, stampConditions } from './conditions.ts';
+import { managedAnnotations, normalizeTaints, splitList, statusEqual, withRemovals } from './diff.ts';
 import {
   ANNOTATION_MANAGED_LABELS,
   ANNOTATION_MANAGED_TAINTS,
@@ -20,7 +21,6 @@ import {
   desiredNode,
   isOwnedBy,
   mergeTaints,
-  taintKey,
 } from './forge.ts';
 import type { FragmentationGuard } from './fragmentation.ts';
 import type { RemoteHealth } from './health.ts';
@@ -332,8 +332,16 @@ export class NodeController {
 
   /** Deletes the node if it is ours (UID precondition: never a namesake someone else created). */
   async deleteNode(): Promise<void> {
-    const node = this.current();
-    if (!node || !isOwnedBy(node, this.options.hostClusterName)) return;
+    // The cache may not hold the node (stopped before its first event): ask the API server then.
+    const node =
+      this.current() ??
+      (await this.options.host
+        .get<V1Node>(`${nodesPath}/${this.options.nodeName}`, { attempts: 2 })
+        .catch(() => undefined));
+    if (!node || !isOwnedBy(node, this.options.hostClusterName)) {
+      this.options.logger.info({ node: this.options.nodeName }, 'no node of ours to delete');
+      return;
+    }
     try {
       await this.options.host.delete(`${nodesPath}/${this.options.nodeName}`, {
         preconditions: { uid: node.metadata?.uid },
@@ -352,61 +360,4 @@ export class NodeController {
 
 function nodeTarget(node: V1Node) {
   return { kind: 'Node', name: node.metadata?.name ?? '', uid: node.metadata?.uid };
-}
-
-function withRemovals(
-  current: Record<string, string> | undefined,
-  desired: Record<string, string> | undefined,
-): Record<string, string | null> {
-  const result: Record<string, string | null> = { ...desired };
-  for (const key of Object.keys(current ?? {})) if (!(key in result)) result[key] = null;
-  return result;
-}
-
-function splitList(value: string | undefined): string[] {
-  return value ? value.split(',').filter(Boolean) : [];
-}
-
-function managedAnnotations(desired: DesiredNode): Record<string, string> {
-  return {
-    ...desired.annotations,
-    [ANNOTATION_MANAGED_LABELS]: Object.keys(desired.labels).sort().join(','),
-    [ANNOTATION_MANAGED_TAINTS]: desired.taints.map(taintKey).sort().join(','),
-  };
-}
-
-function normalizeTaints(taints: readonly V1Taint[]): string[] {
-  return taints.map((t) => `${t.key}=${t.value ?? ''}:${t.effect}`).sort();
-}
-
-/** Whether the node's status already says what we would write (heartbeat times aside). */
-function statusEqual(node: V1Node, desired: DesiredNode): boolean {
-  const status = node.status ?? {};
-  const quantities = (list: unknown) => parseResourceList(list as Record<string, string> | undefined);
-  return (
-    conditionsEqual(status.conditions as NodeCondition[] | undefined, desired.conditions) &&
-    resourceListsEqual(quantities(status.capacity), quantities(desired.status.capacity)) &&
-    resourceListsEqual(quantities(status.allocatable), quantities(desired.status.allocatable)) &&
-    covers(status.addresses, desired.status.addresses) &&
-    status.daemonEndpoints?.kubeletEndpoint?.Port === desired.status.daemonEndpoints?.kubeletEndpoint?.Port &&
-    covers(status.nodeInfo, desired.status.nodeInfo)
-  );
-}
-
-/** Every field of `expected` is in `actual` with the same value (key order and extra server fields aside). */
-export function covers(actual: unknown, expected: unknown): boolean {
-  if (Array.isArray(expected)) {
-    return (
-      Array.isArray(actual) &&
-      actual.length === expected.length &&
-      expected.every((e, i) => covers(actual[i], e))
-    );
-  }
-  if (expected && typeof expected === 'object') {
-    if (!actual || typeof actual !== 'object') return false;
-    return Object.entries(expected).every(([key, value]) =>
-      covers((actual as Record<string, unknown>)[key], value),
-    );
-  }
-  return actual === expected;
 }
