@@ -204,7 +204,9 @@ async function installMetricsServer(
 ): Promise<void> {
   const dir = dirname(binaries.metricsServer);
   await mkdir(dir, { recursive: true });
-  report(`spillway: installing metrics-server ${METRICS_SERVER_VERSION} (go install, about 2.5 minutes cold)`);
+  report(
+    `spillway: installing metrics-server ${METRICS_SERVER_VERSION} (go install, about 2.5 minutes cold)`,
+  );
   await runWithProgress(
     'go',
     ['install', '-v', `sigs.k8s.io/metrics-server/cmd/metrics-server@${METRICS_SERVER_VERSION}`],
