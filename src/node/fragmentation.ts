@@ -100,6 +100,13 @@ export function capForFragmentation(
   return { allocatable: capped, resolved };
 }
 
+/** What the guard reads of the remote (RemoteView). */
+export interface RemoteNodesAndPods {
+  readonly synced: boolean;
+  remoteNodes(): RemoteNode[];
+  podUsage(): RemotePodUsage[];
+}
+
 /** Free slots are recomputed at most this often while pods are admitted in a burst. */
 const FREE_CACHE_MS = 1_000;
 
@@ -108,13 +115,13 @@ const FREE_CACHE_MS = 1_000;
  * caps what it advertises while a refusal's fragmentation lasts).
  */
 export class FragmentationGuard {
-  private readonly view: { remoteNodes(): RemoteNode[]; podUsage(): RemotePodUsage[] };
+  private readonly view: RemoteNodesAndPods;
   private readonly onRefusal: () => void;
   /** Per resource, the largest request refused for lack of a node to fit it. */
   private readonly refused = new Map<string, bigint>();
   private cache: { at: number; free: Map<string, ResourceList> } | undefined;
 
-  constructor(view: { remoteNodes(): RemoteNode[]; podUsage(): RemotePodUsage[] }, onRefusal: () => void) {
+  constructor(view: RemoteNodesAndPods, onRefusal: () => void) {
     this.view = view;
     this.onRefusal = onRefusal;
   }
@@ -128,6 +135,8 @@ export class FragmentationGuard {
 
   /** Whether a pod with these requests fits some remote node; a refusal is remembered for the cap. */
   check(requests: ResourceList): FitRefusal | undefined {
+    // Before the remote's nodes and pods are listed (a restart), nothing is known: refuse nothing.
+    if (!this.view.synced) return undefined;
     const refusal = fitRefusal(requests, this.free(false));
     if (refusal) {
       if (refusal.requested > (this.refused.get(refusal.resource) ?? 0n))

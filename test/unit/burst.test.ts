@@ -246,11 +246,19 @@ describe('the fragmentation cap', () => {
     expect(freed.resolved).toEqual(['cpu']);
   });
 
+  it('refuses nothing before the remote has been listed', () => {
+    const guard = new FragmentationGuard(
+      { synced: false, remoteNodes: () => [], podUsage: () => [] },
+      () => {},
+    );
+    expect(guard.check(parseResourceList({ cpu: '1' }))).toBeUndefined();
+  });
+
   it('is switched on by a refusal and off when the remote frees a slot', () => {
     let pods = [pod('a', '1'), pod('b', '1', true)];
     let refusals = 0;
     const guard = new FragmentationGuard(
-      { remoteNodes: () => [node('a', '4'), node('b', '4')], podUsage: () => pods },
+      { synced: true, remoteNodes: () => [node('a', '4'), node('b', '4')], podUsage: () => pods },
       () => refusals++,
     );
     const allocatable = parseResourceList({ cpu: '6' });
