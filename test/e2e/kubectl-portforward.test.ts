@@ -13,7 +13,7 @@ import { kubeconfigCredentials } from '../support/kubelet-client.ts';
 import { kwokForNamespace, removeKwokForNamespace } from '../support/kwok.ts';
 import { startSpillway } from '../support/spillway.ts';
 import { waitFor } from '../support/wait.ts';
-import { pinnedSpec, waitForRunning } from '../support/workloads.ts';
+import { delegatesCollected, pinnedSpec, waitForRunning } from '../support/workloads.ts';
 
 const suffix = uniqueSuffix();
 const remoteName = `pf-${suffix}`;
@@ -89,9 +89,7 @@ afterAll(async () => {
   forwarder?.kill('SIGKILL');
   echo?.close();
   await host.core.deleteNamespace({ name: namespace }).catch(() => {});
-  await waitFor('delegate collected', async () =>
-    (await remote.core.listNamespacedPod({ namespace })).items.length === 0 ? true : undefined,
-  ).catch(() => {});
+  await delegatesCollected(remote, namespace);
   await spillway?.stop();
   await removeKwokForNamespace(remote, namespace);
   await host.core.deleteNode({ name: nodeName }).catch(() => {});

@@ -9,7 +9,7 @@ import { kube, uniqueSuffix } from '../support/kube.ts';
 import { criLine, type KwokFixture, kwokForNamespace, removeKwokForNamespace } from '../support/kwok.ts';
 import { startSpillway } from '../support/spillway.ts';
 import { waitFor } from '../support/wait.ts';
-import { pinnedSpec, waitForRunning } from '../support/workloads.ts';
+import { delegatesCollected, pinnedSpec, waitForRunning } from '../support/workloads.ts';
 
 const suffix = uniqueSuffix();
 const remoteName = `streams-${suffix}`;
@@ -52,9 +52,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await host.core.deleteNamespace({ name: namespace }).catch(() => {});
-  await waitFor('delegate collected', async () =>
-    (await remote.core.listNamespacedPod({ namespace })).items.length === 0 ? true : undefined,
-  ).catch(() => {});
+  await delegatesCollected(remote, namespace);
   await spillway?.stop();
   await removeKwokForNamespace(remote, namespace);
   await host.core.deleteNode({ name: nodeName }).catch(() => {});

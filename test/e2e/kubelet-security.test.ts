@@ -12,7 +12,7 @@ import { type Credentials, kubeconfigCredentials, kubeletGet } from '../support/
 import { kwokForNamespace, removeKwokForNamespace } from '../support/kwok.ts';
 import { startSpillway } from '../support/spillway.ts';
 import { waitFor } from '../support/wait.ts';
-import { pinnedSpec, waitForRunning } from '../support/workloads.ts';
+import { delegatesCollected, pinnedSpec, waitForRunning } from '../support/workloads.ts';
 
 const suffix = uniqueSuffix();
 const remoteName = `sec-${suffix}`;
@@ -99,9 +99,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await host.core.deleteNamespace({ name: namespace }).catch(() => {});
-  await waitFor('delegate collected', async () =>
-    (await remote.core.listNamespacedPod({ namespace })).items.length === 0 ? true : undefined,
-  ).catch(() => {});
+  await delegatesCollected(remote, namespace);
   await spillway?.stop();
   await removeKwokForNamespace(remote, namespace);
   await clusters.kubectl('host', ['delete', 'clusterrole,clusterrolebinding', `proxy-${suffix}`], {

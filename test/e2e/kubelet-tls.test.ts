@@ -11,8 +11,7 @@ import { clusters } from '../cluster/fixture.ts';
 import { kube, uniqueSuffix } from '../support/kube.ts';
 import { criLine, kwokForNamespace, removeKwokForNamespace } from '../support/kwok.ts';
 import { startSpillway } from '../support/spillway.ts';
-import { waitFor } from '../support/wait.ts';
-import { pinnedSpec, waitForRunning } from '../support/workloads.ts';
+import { delegatesCollected, pinnedSpec, waitForRunning } from '../support/workloads.ts';
 
 const suffix = uniqueSuffix();
 const remoteName = `tls-${suffix}`;
@@ -61,9 +60,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await host?.core.deleteNamespace({ name: namespace }).catch(() => {});
-  await waitFor('delegate collected', async () =>
-    (await remote.core.listNamespacedPod({ namespace })).items.length === 0 ? true : undefined,
-  ).catch(() => {});
+  await delegatesCollected(remote, namespace);
   await spillway?.stop();
   await removeKwokForNamespace(remote, namespace);
   await host?.core.deleteNode({ name: nodeName }).catch(() => {});

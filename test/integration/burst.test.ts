@@ -10,7 +10,13 @@ import { freePort } from '../cluster/ports.ts';
 import { kube, uniqueSuffix } from '../support/kube.ts';
 import { startSpillway } from '../support/spillway.ts';
 import { waitFor } from '../support/wait.ts';
-import { createDeployment, podsWithLabel, scaleDeployment, waitForRunning } from '../support/workloads.ts';
+import {
+  createDeployment,
+  delegatesCollected,
+  podsWithLabel,
+  scaleDeployment,
+  waitForRunning,
+} from '../support/workloads.ts';
 
 const suffix = uniqueSuffix();
 const remoteName = `burst-${suffix}`;
@@ -70,9 +76,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   for (const name of [namespace, plainNamespace]) await host.core.deleteNamespace({ name }).catch(() => {});
-  await waitFor('delegates collected', async () =>
-    (await remote.core.listNamespacedPod({ namespace })).items.length === 0 ? true : undefined,
-  ).catch(() => {});
+  await delegatesCollected(remote, namespace);
   await spillway?.stop();
   await host.core.deleteNode({ name: nodeName }).catch(() => {});
   await clusters

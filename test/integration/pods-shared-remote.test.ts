@@ -8,7 +8,7 @@ import type { ClusterInfo } from '../cluster/provider.ts';
 import { type Kube, kube, uniqueSuffix } from '../support/kube.ts';
 import { startSpillway } from '../support/spillway.ts';
 import { waitFor } from '../support/wait.ts';
-import { pinnedSpec, waitForRunning } from '../support/workloads.ts';
+import { delegatesCollected, pinnedSpec, waitForRunning } from '../support/workloads.ts';
 
 const suffix = uniqueSuffix();
 const namespace = `shared-${suffix}`;
@@ -52,10 +52,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   for (const k of [hostA, hostB]) await k.core.deleteNamespace({ name: namespace }).catch(() => {});
-  await waitFor('delegates collected', async () => {
-    const left = await remote.core.listNamespacedPod({ namespace });
-    return left.items.length === 0 ? true : undefined;
-  }).catch(() => {});
+  await delegatesCollected(remote, namespace);
   await spillwayA?.stop();
   await spillwayB?.stop();
   await hostA.core.deleteNode({ name: nodeA }).catch(() => {});

@@ -91,3 +91,13 @@ export async function waitForRunning(
     { timeoutMs },
   );
 }
+
+/**
+ * After a test file deleted its host namespace: waits (best effort) until Spillway has collected the
+ * delegates in that remote namespace, so stopping Spillway leaves nothing behind.
+ */
+export async function delegatesCollected(remote: Kube, namespace: string): Promise<void> {
+  await waitFor('delegates collected', async () =>
+    (await remote.core.listNamespacedPod({ namespace })).items.length === 0 ? true : undefined,
+  ).catch(() => {});
+}
