@@ -1,87 +1,19 @@
 // Spillway's configuration: a YAML file, overridden by environment variables, overridden by flags.
-// Validated once at start; every problem names the field it comes from.
+// Validated once at start; every problem names the field it comes from. Each section's schema lives in
+// src/config/<section>.ts; this file assembles them and loads the layers.
 import { existsSync, readFileSync } from 'node:fs';
-import { isIP } from 'node:net';
 import { dirname, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
+import { dnsLabel, labelValue, type taint } from './config/fields.ts';
+import { kubeletSection } from './config/kubelet.ts';
+import { nodeSection } from './config/node.ts';
+import { podsSection } from './config/pods.ts';
+import { remote, type share } from './config/remotes.ts';
+import { webhookSection } from './config/webhook.ts';
 import { ConfigError, inClusterNamespace } from './kube/kubeconfig.ts';
-import { parseQuantity } from './kube/quantity.ts';
 
-const dnsLabel = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
-const dnsSubdomain = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
-const labelValue = /^(([A-Za-z0-9][-A-Za-z0-9_.]{0,61})?[A-Za-z0-9])?$/;
-
-const quantity = z.union([z.string(), z.number()]).refine(
-  (value) => {
-    try {
-      parseQuantity(value);
-      return true;
-    } catch {
-      return false;
-    }
-  },
-  { message: 'not a valid Kubernetes quantity (e.g. 4, 500m, 16Gi)' },
-);
-
-const regex = z.string().refine(
-  (value) => {
-    try {
-      new RegExp(value);
-      return true;
-    } catch {
-      return false;
-    }
-  },
-  { message: 'not a valid regular expression' },
-);
-
-export const DEFAULT_TAINT = {
-  key: 'virtual-kubelet.io/provider',
-  value: 'spillway',
-  effect: 'NoSchedule',
-} as const;
-
-/** Labels of remote nodes never copied onto the virtual node: per-node identity and deprecated aliases. */
-export const DEFAULT_EXCLUDED_LABELS =
-  '^(kubernetes\\.io/hostname|beta\\.kubernetes\\.io/.*|node\\.kubernetes\\.io/exclude-.*|node-role\\.kubernetes\\.io/.*|kwok\\.x-k8s\\.io/.*|type)$';
-
-const taint = z.strictObject({
-  key: z.string().min(1),
-  value: z.string().optional(),
-  effect: z.enum(['NoSchedule', 'PreferNoSchedule', 'NoExecute']),
-});
-
-const share = z
-  .strictObject({
-    /** Advertise at most this percentage of the remote's schedulable allocatable. */
-    percent: z.number().gt(0).max(100).optional(),
-    /** Advertise at most these quantities (cpu, memory, pods, extended resources). */
-    max: z.record(z.string(), quantity).optional(),
-  })
-  .optional();
-
-const remote = z
-  .strictObject({
-    name: z.string().regex(dnsLabel, 'must be a DNS label (lowercase letters, digits, "-")'),
-    kubeconfig: z.string().min(1).optional(),
-    secretRef: z
-      .strictObject({
-        namespace: z.string().regex(dnsLabel).optional(),
-        name: z.string().regex(dnsSubdomain),
-        key: z.string().min(1).default('kubeconfig'),
-      })
-      .optional(),
-    nodeName: z.string().regex(dnsSubdomain, 'must be a DNS subdomain').optional(),
-    labels: z.record(z.string(), z.string().regex(labelValue, 'not a valid label value')).default({}),
-    taints: z.array(taint).optional(),
-    share,
-    /** How much burst pods prefer this remote over other remotes (1-100; real nodes always come first). */
-    burstWeight: z.number().int().min(1).max(100).optional(),
-  })
-  .refine((r) => Boolean(r.kubeconfig) !== Boolean(r.secretRef), {
-    message: 'set exactly one of kubeconfig or secretRef',
-  });
+export { DEFAULT_EXCLUDED_LABELS, DEFAULT_TAINT } from './config/node.ts';
 
 const schema = z.strictObject({
   hostClusterName: z.string().min(1).max(63).regex(labelValue, 'must be a valid label value').default('host'),
@@ -94,113 +26,11 @@ const schema = z.strictObject({
       burst: z.number().int().positive().default(200),
     })
     .prefault({}),
-  kubelet: z
-    .strictObject({
-      address: z
-        .string()
-        .refine((value) => isIP(value) !== 0, 'must be an IP address the host API server can reach')
-        .default('127.0.0.1'),
-      port: z.number().int().min(1).max(65535).default(10250),
-      /** Where the server listens (default: the advertised address). */
-      bindAddress: z
-        .string()
-        .refine((value) => isIP(value) !== 0, 'must be an IP address')
-        .optional(),
-      tls: z
-        .strictObject({
-          /** self-signed (default), csr (issued by the host's kubelet-serving signer), or files. */
-          mode: z.enum(['self-signed', 'csr', 'files']).default('self-signed'),
-          certFile: z.string().optional(),
-          keyFile: z.string().optional(),
-          /** With mode csr: Spillway approves its own request (needs the approval permission). */
-          approveCsr: z.boolean().default(true),
-          csrExpirationSeconds: z.number().int().min(600).optional(),
-        })
-        .prefault({}),
-      /** CA bundle for the API server's client certificate; default: the host's extension-apiserver-authentication. */
-      clientCAFile: z.string().optional(),
-      maxSessionsPerClient: z.number().int().positive().default(64),
-      metrics: z
-        .strictObject({
-          /** auto (the remote's metrics.k8s.io when served, else its kubelets), metrics-api or kubelet. */
-          source: z.enum(['auto', 'metrics-api', 'kubelet']).default('auto'),
-        })
-        .prefault({}),
-    })
-    .prefault({}),
-  node: z
-    .strictObject({
-      taints: z.array(taint).default([DEFAULT_TAINT]),
-      labels: z.record(z.string(), z.string().regex(labelValue, 'not a valid label value')).default({}),
-      excludeLabels: regex.default(DEFAULT_EXCLUDED_LABELS),
-      deleteOnShutdown: z.boolean().default(false),
-      remoteUnreachableGraceSeconds: z.number().positive().default(30),
-      probeIntervalSeconds: z.number().positive().default(5),
-      leaseDurationSeconds: z.number().int().positive().default(40),
-      leaseRenewIntervalSeconds: z.number().positive().default(10),
-      /** Node status is written only on change, and at most this often. */
-      statusMinIntervalSeconds: z.number().min(0).default(1),
-    })
-    .prefault({}),
-  pods: z
-    .strictObject({
-      /** Remote namespace = prefix + host namespace. */
-      namespacePrefix: z
-        .string()
-        .regex(
-          /^([a-z0-9][-a-z0-9]*)?$/,
-          'must be lowercase letters, digits and "-", starting with a letter or digit',
-        )
-        .max(30)
-        .default(''),
-      workers: z.number().int().min(1).max(256).default(16),
-      /** What to do with a delegate the remote cannot schedule for longer than timeoutSeconds. */
-      unschedulable: z
-        .strictObject({
-          timeoutSeconds: z.number().positive().default(300),
-          policy: z.enum(['wait', 'fail']).default('wait'),
-        })
-        .prefault({}),
-      /** A new delegate's Pending status waits this long, so a quick start costs one host write. */
-      statusSettleMilliseconds: z.number().int().min(0).max(10_000).default(1000),
-      /** Every pod is reconciled again this often, and orphans are collected, even without events. */
-      resyncSeconds: z.number().positive().default(300),
-      /** DaemonSet pods on a virtual node: refused (Failed, DaemonSetPodRefused) unless allowed. */
-      daemonSets: z.enum(['refuse', 'allow']).default('refuse'),
-      /** controller.kubernetes.io/pod-deletion-cost on mirrored pods, so scale-down removes them first; null: leave it. */
-      deletionCost: z.number().int().min(-2147483648).max(2147483647).nullable().default(-100),
-    })
-    .prefault({}),
+  kubelet: kubeletSection,
+  node: nodeSection,
+  pods: podsSection,
   remotes: z.array(remote).default([]),
-  /** The mutating admission webhook that turns opted-in pods into burst pods (see README). */
-  webhook: z
-    .strictObject({
-      enabled: z.boolean().default(false),
-      /** Where it listens (default: kubelet.bindAddress or kubelet.address). */
-      bindAddress: z
-        .string()
-        .refine((value) => isIP(value) !== 0, 'must be an IP address')
-        .optional(),
-      port: z.number().int().min(1).max(65535).default(9443),
-      /** How the host API server reaches it: a URL (default https://<kubelet.address>:<port>/mutate-pods) or a Service. */
-      url: z.url({ protocol: /^https$/ }).optional(),
-      service: z
-        .strictObject({
-          namespace: z.string().regex(dnsLabel),
-          name: z.string().regex(dnsLabel),
-          port: z.number().int().min(1).max(65535).default(443),
-        })
-        .optional(),
-      /** Create or update the MutatingWebhookConfiguration at start. */
-      install: z.boolean().default(true),
-      timeoutSeconds: z.number().int().min(1).max(30).default(5),
-      /** Burst pods leave a not-ready or unreachable node after this long (the default is 300 s). */
-      notReadyTolerationSeconds: z.number().int().min(0).default(60),
-      /** How strongly burst pods prefer real nodes over virtual ones (1-100). */
-      preferLocalWeight: z.number().int().min(1).max(100).default(100),
-    })
-    .refine((w) => !(w.url && w.service), { message: 'set at most one of url or service' })
-    .prefault({}),
+  webhook: webhookSection,
   discovery: z.strictObject({ enabled: z.boolean().default(true) }).prefault({}),
   remoteQps: z.number().positive().default(100),
   remoteBurst: z.number().int().positive().default(200),
