@@ -63,6 +63,7 @@ export class Informer<T extends KubeObject, S extends KubeObject = T> {
   private synced = false;
   private markReady!: () => void;
   private started = false;
+  private backoff: AbortController | undefined;
   /** Times the watch connection was (re)established; exposed for health checks and tests. */
   watchesStarted = 0;
   relists = 0;
@@ -133,8 +134,17 @@ export class Informer<T extends KubeObject, S extends KubeObject = T> {
     this.emit('delete', previous, previous);
   }
 
+  /**
+   * Cuts a back-off short: the cluster answers again (its health probe says so), so the watch need not
+   * wait out a delay that grew during the outage.
+   */
+  wake(): void {
+    this.backoff?.abort();
+  }
+
   private async run(signal: AbortSignal): Promise<void> {
     let failures = 0;
+    let expiredInARow = 0;
     while (!signal.aborted) {
       const started = Date.now();
       let receivedEvents = false;
@@ -142,9 +152,18 @@ export class Informer<T extends KubeObject, S extends KubeObject = T> {
         if (!this.resourceVersion) await this.relist(signal);
         receivedEvents = await this.watchOnce(signal);
         failures = 0;
+        expiredInARow = 0;
       } catch (error) {
         if (signal.aborted) return;
-        if (isGone(error)) this.resourceVersion = '';
+        if (isGone(error)) {
+          // 410: the history behind our resourceVersion was compacted away. Not a failure: relist now
+          // (a few times in a row; beyond that it is one, and backs off like any other).
+          this.resourceVersion = '';
+          if (++expiredInARow <= 3) {
+            this.options.logger.debug({ informer: this.name }, 'watch expired (410); relisting');
+            continue;
+          }
+        }
         // A watch that served for a while and then broke (an idle stream timed out, a proxy closed it)
         // is a reconnect, not a failure: watch again at once from where it stopped.
         const longLived = Date.now() - started > 60_000 && this.resourceVersion !== '';
@@ -165,7 +184,11 @@ export class Informer<T extends KubeObject, S extends KubeObject = T> {
       const quickEnd = Date.now() - started < 1000 && !receivedEvents;
       if (failures > 0 || quickEnd) {
         const backoffMs = Math.min(30_000, 500 * 2 ** Math.min(failures, 6)) * (0.5 + Math.random());
-        await sleep(backoffMs, undefined, { signal }).catch(() => {});
+        this.backoff = new AbortController();
+        await sleep(backoffMs, undefined, { signal: AbortSignal.any([signal, this.backoff.signal]) }).catch(
+          () => {},
+        );
+        this.backoff = undefined;
       }
     }
   }
