@@ -17,6 +17,7 @@ import {
 import { PodResolver } from './kubelet/resolve.ts';
 import { KubeletServer } from './kubelet/server.ts';
 import { ServingCertificate } from './kubelet/tls.ts';
+import { HostObjects } from './pods/host-objects.ts';
 import { RemoteDiscovery } from './remotes/discovery.ts';
 import { RemoteRegistry } from './remotes/registry.ts';
 import type { RemoteSpec } from './remotes/remote.ts';
@@ -58,15 +59,24 @@ export class Spillway {
   async start(): Promise<void> {
     const hostVersion = await this.hostVersion();
     const events = new EventRecorder({ client: this.host, component: 'spillway', logger: this.logger });
+    // One set of host ConfigMap and Secret watches for every remote.
+    const hostObjects = new HostObjects({ host: this.host, logger: this.logger });
+    hostObjects.start(this.controller.signal);
     this.registryInstance = new RemoteRegistry({
       config: this.config,
       host: this.host,
       events,
       logger: this.logger,
       hostVersion,
+      hostObjects,
     });
     for (const [index, remote] of this.config.remotes.entries()) {
+      if (remote.remove === 'force') {
+        void this.registryInstance.forceRemove(remote.name, nodeNameOf(remote));
+        continue;
+      }
       await this.registryInstance.upsert(await this.remoteSpec(remote, index));
+      if (remote.remove === 'drain') void this.registryInstance.drain(remote.name);
     }
     if (this.config.discovery.enabled) {
       this.discovery = new RemoteDiscovery({

@@ -1,11 +1,17 @@
 // The running remote clusters, by name. Remotes come and go at run time (discovered Secrets); the
-// registry starts, restarts (when credentials or settings change) and stops them.
+// registry starts them, restarts them when their credentials or settings change, and ends them in one
+// of two ways (see remote.ts): stop() hands a remote over and touches nothing; drain() removes it from
+// service (its delegates and copies deleted, its host pods failed, its node deleted). forceRemove() is
+// the drain of a remote that is gone for good: nothing is asked of it.
 import type { Logger } from 'pino';
+import { forceRemove } from './force.ts';
 import { RemoteCluster, type RemoteContext, type RemoteSpec } from './remote.ts';
 
 export class RemoteRegistry {
   private readonly context: RemoteContext;
   private readonly remotes = new Map<string, RemoteCluster>();
+  private readonly removals = new Map<string, Promise<void>>();
+  private readonly controller = new AbortController();
   private readonly logger: Logger;
 
   constructor(context: RemoteContext) {
@@ -26,10 +32,19 @@ export class RemoteRegistry {
     return this.list().find((remote) => remote.spec.nodeName === nodeName);
   }
 
-  /** Starts the remote, or restarts it when its spec changed; a node name taken by another remote is refused. */
+  /** Whether a removal (drain or force) of this remote is under way. */
+  removing(name: string): boolean {
+    return this.removals.has(name);
+  }
+
+  /**
+   * Starts the remote, or restarts it when its spec changed (a hand-over to the new spec: nothing is
+   * deleted); a renamed node drains the old one first. A node name taken by another remote is refused.
+   */
   async upsert(spec: RemoteSpec): Promise<RemoteCluster> {
     const existing = this.remotes.get(spec.name);
     if (existing && existing.spec.fingerprint === spec.fingerprint) return existing;
+    if (this.removals.has(spec.name)) throw new Error(`remote ${spec.name} is being removed`);
     const clash = this.list().find((r) => r.spec.nodeName === spec.nodeName && r.spec.name !== spec.name);
     if (clash) {
       throw new Error(
@@ -38,7 +53,8 @@ export class RemoteRegistry {
     }
     if (existing) {
       this.logger.info({ remote: spec.name }, 'remote cluster changed; restarting it');
-      await existing.stop({ deleteNode: existing.spec.nodeName !== spec.nodeName });
+      if (existing.spec.nodeName !== spec.nodeName) await existing.drain(this.controller.signal);
+      else await existing.stop();
     }
     const remote = new RemoteCluster(spec, this.context);
     this.remotes.set(spec.name, remote);
@@ -46,16 +62,71 @@ export class RemoteRegistry {
     return remote;
   }
 
-  async remove(name: string, { deleteNode }: { deleteNode: boolean }): Promise<void> {
+  /** Hand-over: the remote stops and is forgotten; nothing is written or deleted. */
+  async stop(name: string): Promise<void> {
     const remote = this.remotes.get(name);
     if (!remote) return;
     this.remotes.delete(name);
-    await remote.stop({ deleteNode });
+    await remote.stop();
   }
 
+  /**
+   * Removes a running remote from service and forgets it once its node is gone. Idempotent: a drain
+   * under way is joined. The remote stays listed meanwhile (logs and exec of its pods keep working).
+   */
+  drain(name: string): Promise<void> {
+    const pending = this.removals.get(name);
+    if (pending) return pending;
+    const remote = this.remotes.get(name);
+    if (!remote) return Promise.resolve();
+    const removal = remote
+      .drain(this.controller.signal)
+      .then(() => {
+        if (!this.controller.signal.aborted && this.remotes.get(name) === remote) this.remotes.delete(name);
+      })
+      .finally(() => this.removals.delete(name));
+    this.removals.set(name, removal);
+    return removal;
+  }
+
+  /**
+   * For a remote gone for good: stops it if it runs, then fails its host pods and deletes its node
+   * without asking the remote anything (its delegates, if any still run, are left behind).
+   */
+  forceRemove(name: string, nodeName: string): Promise<void> {
+    const pending = this.removals.get(name);
+    if (pending) return pending;
+    const { config, host, events, logger } = this.context;
+    const removal = (async () => {
+      await this.stop(name);
+      this.logger.warn({ remote: name, node: nodeName }, 'force-removing remote cluster');
+      await forceRemove(
+        {
+          host,
+          events,
+          hostClusterName: config.hostClusterName,
+          remoteName: name,
+          nodeName,
+          hostIP: config.kubelet.address,
+          logger,
+        },
+        this.controller.signal,
+      );
+    })().finally(() => this.removals.delete(name));
+    this.removals.set(name, removal);
+    return removal;
+  }
+
+  /** Shutdown: every remote stops (removals under way resume at the next start). */
   async stopAll({ deleteNodes }: { deleteNodes: boolean }): Promise<void> {
+    this.controller.abort();
     const all = this.list();
     this.remotes.clear();
-    await Promise.all(all.map((remote) => remote.stop({ deleteNode: deleteNodes })));
+    await Promise.all(
+      all.map(async (remote) => {
+        await remote.stop();
+        if (deleteNodes) await remote.node.deleteNode();
+      }),
+    );
   }
 }
