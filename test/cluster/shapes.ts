@@ -19,6 +19,8 @@ export interface ClusterShape {
   readonly nodes: readonly SimulatedNode[];
   /** Start the API server with --kubelet-certificate-authority, so it verifies kubelet serving certificates. */
   readonly verifyKubeletCertificates?: boolean;
+  /** A real kubelet, containerd and runc as one more node (test/cluster/realnode; one per machine). */
+  readonly realNode?: boolean;
 }
 
 export const DEFAULT_NODE_RESOURCES = {
