@@ -157,7 +157,7 @@ export class LocalCluster {
       await launch('kube-apiserver');
       await waitForApiserver(this.kubeconfigPath, this.failureProbe('kube-apiserver'));
       if (!this.state.bootstrapped) {
-        await bootstrapCluster(this.kubeconfigPath, this.binaries, this.state.shape);
+        await bootstrapCluster(this.kubeconfigPath, this.binaries, this.state.shape, this.dir);
       } else {
         await releaseSimulatedNodeLeases(this.kubeconfigPath);
       }

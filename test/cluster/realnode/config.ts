@@ -45,6 +45,8 @@ disabled_plugins = [
   restrict_oom_score_adj = true
   enable_selinux = false
   disable_apparmor = true
+  # Pod network namespaces under the state directory, not in the machine's /run/netns.
+  netns_mounts_under_state_dir = true
 
 [${cri}.containerd]
   snapshotter = "${snapshotter}"

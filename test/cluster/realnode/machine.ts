@@ -39,6 +39,12 @@ export const KUBELET_SYSCTLS = [
   'kernel.keys.root_maxbytes',
 ] as const;
 
+/**
+ * Raised while the node runs: containerd and the kubelet each take several inotify instances, and on a
+ * machine running many clusters the default 128 per user runs out ("too many open files").
+ */
+export const RAISED_SYSCTLS = { 'fs.inotify.max_user_instances': 1024 } as const;
+
 /** Paths outside the node's own directories that the kubelet, containerd or CNI create. */
 export const FIXED_PATHS = [
   '/run/containerd',
@@ -163,7 +169,9 @@ export async function takeMachine(owner: string, starter: number | undefined): P
     owner,
     pids: [],
     ...(starter !== undefined ? { starter } : {}),
-    sysctls: Object.fromEntries(KUBELET_SYSCTLS.map((name) => [name, readSysctl(name)])),
+    sysctls: Object.fromEntries(
+      [...KUBELET_SYSCTLS, ...Object.keys(RAISED_SYSCTLS)].map((name) => [name, readSysctl(name)]),
+    ),
     createdPaths: FIXED_PATHS.filter((path) => !existsSync(path)),
     netnsBefore: existsSync('/run/netns') ? readdirSync('/run/netns') : [],
     routes: [],
@@ -172,10 +180,18 @@ export async function takeMachine(owner: string, starter: number | undefined): P
   return record;
 }
 
-/** Puts back the sysctls the kubelet changed (it sets them once, at start). */
-export function restoreSysctls(record: MachineRecord): void {
+/** Puts back the sysctls recorded (all of them, or only those named). */
+export function restoreSysctls(record: MachineRecord, only?: readonly string[]): void {
   for (const [name, value] of Object.entries(record.sysctls)) {
+    if (only && !only.includes(name)) continue;
     if (readSysctl(name) !== value) writeSysctl(name, value);
+  }
+}
+
+/** Raises the limits the node needs (never lowers one the machine has set higher). */
+export function raiseSysctls(): void {
+  for (const [name, minimum] of Object.entries(RAISED_SYSCTLS)) {
+    if (Number(readSysctl(name)) < minimum) writeSysctl(name, String(minimum));
   }
 }
 

@@ -6,8 +6,8 @@
 // kubelet refuses a loopback --node-ip, but takes an IP as its hostname and publishes it as the
 // InternalIP). Limits: the API server cannot reach pod IPs, so pods/proxy and services/proxy fail;
 // no kube-proxy and no cluster DNS run.
-import { execFile } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { execFile, spawn } from 'node:child_process';
+import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -22,9 +22,11 @@ import type { RealNodeArtifacts } from './artifacts.ts';
 import { cniConfig, containerdConfig, kubeletConfig, kubeletKubeconfig, POD_SUBNET } from './config.ts';
 import {
   createCgroups,
+  KUBELET_SYSCTLS,
   type MachineRecord,
   NETNS,
   RUN_DIR,
+  raiseSysctls,
   readRecord,
   restoreMachine,
   restoreSysctls,
@@ -123,12 +125,30 @@ async function waitFor(what: string, timeoutMs: number, probe: () => void, check
   throw new Error(`timed out after ${timeoutMs / 1000}s waiting for ${what}`, { cause: last });
 }
 
+/** A detached watcher that puts the machine back if this process dies without stopping the node. */
+function startReaper(clusterDir: string, logDir: string): void {
+  const log = openSync(join(logDir, 'real-node-reaper.log'), 'a');
+  try {
+    const child = spawn(
+      process.execPath,
+      [join(import.meta.dirname, 'reaper.ts'), String(process.pid), clusterDir],
+      { detached: true, stdio: ['ignore', log, log] },
+    );
+    child.on('error', () => {});
+    child.unref();
+  } finally {
+    closeSync(log);
+  }
+}
+
 /** Starts the node and waits until it is Ready; on any failure, the machine is put back. */
 export async function startRealNode(o: RealNodeOptions): Promise<RealNodeState> {
   const report = o.report ?? ((line: string) => process.stderr.write(`${line}\n`));
   const record = await takeMachine(o.clusterDir, o.mode === 'attached' ? process.pid : undefined);
   const dir = realNodeDir(o.clusterDir);
   const logDir = join(o.clusterDir, 'logs');
+  await mkdir(logDir, { recursive: true });
+  if (o.mode === 'attached') startReaper(o.clusterDir, logDir);
   const pids: Partial<Record<RealNodeProcess, number>> = {};
   const launch = (name: RealNodeProcess, binary: string, args: readonly string[]) => {
     const { pid } = startProcess({
@@ -159,6 +179,7 @@ export async function startRealNode(o: RealNodeOptions): Promise<RealNodeState> 
     for (const d of [RUN_DIR, dir, logDir, paths.cniConfDir, join(dir, 'kubelet'), join(dir, 'pod-logs')]) {
       await mkdir(d, { recursive: true });
     }
+    raiseSysctls();
     const cgroupRoot = createCgroups();
     await run('ip', ['netns', 'add', NETNS]);
     await run('ip', ['netns', 'exec', NETNS, 'ip', 'link', 'set', 'lo', 'up']);
@@ -269,7 +290,7 @@ export async function startRealNode(o: RealNodeOptions): Promise<RealNodeState> 
       return node.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
     });
     // The kubelet set its kernel tunables (panic on oops among them) once at start: put them back.
-    restoreSysctls(record);
+    restoreSysctls(record, KUBELET_SYSCTLS);
     return { kubeletPort, pids };
   } catch (error) {
     await restoreMachine(readRecord() ?? record, [dir]);
