@@ -46,9 +46,17 @@ beforeAll(async () => {
         name: 'prepare',
         image: BUSYBOX,
         command: ['sh', '-c', 'echo prepared > /work/state; echo init done'],
+        volumeMounts: [{ name: 'work', mountPath: '/work' }],
       },
     ],
-    containers: [{ name: 'main', image: BUSYBOX, command: ['sh', '-c', 'cat /work/state; sleep 3600'] }],
+    containers: [
+      {
+        name: 'main',
+        image: BUSYBOX,
+        command: ['sh', '-c', 'cat /work/state; sleep 3600'],
+        volumeMounts: [{ name: 'work', mountPath: '/work' }],
+      },
+    ],
     volumes: [{ name: 'work', emptyDir: {} }],
   });
   await env.createPod('crasher', crashesOnce(7));

@@ -114,7 +114,7 @@ export function writeRecord(record: MachineRecord): void {
   rmSync(join(MACHINE_LOCK, 'record.json.partial'), { force: true });
 }
 
-function recordAlive(record: MachineRecord): boolean {
+export function recordAlive(record: MachineRecord): boolean {
   if (record.starter !== undefined && !isAlive(record.starter)) return false;
   return record.pids.some((pid) => isAlive(pid));
 }
