@@ -9,9 +9,9 @@ import {
   mkdirSync,
   readdirSync,
   readFileSync,
+  renameSync,
   rmdirSync,
   rmSync,
-  statSync,
   writeFileSync,
 } from 'node:fs';
 import { join } from 'node:path';
@@ -108,15 +108,27 @@ export function readRecord(): MachineRecord | undefined {
 }
 
 export function writeRecord(record: MachineRecord): void {
-  writeFileSync(join(MACHINE_LOCK, 'record.json.partial'), JSON.stringify(record, null, 2));
-  rmSync(join(MACHINE_LOCK, 'record.json'), { force: true });
-  writeFileSync(join(MACHINE_LOCK, 'record.json'), JSON.stringify(record, null, 2));
-  rmSync(join(MACHINE_LOCK, 'record.json.partial'), { force: true });
+  const file = join(MACHINE_LOCK, 'record.json');
+  writeFileSync(`${file}.partial`, JSON.stringify(record, null, 2));
+  renameSync(`${file}.partial`, file);
+}
+
+/**
+ * Whether a recorded pid is still one of the node's processes: after a crash, a pid may have been
+ * reused by anything else on the machine, which must never be signalled.
+ */
+export function isNodeProcess(pid: number, owner: string): boolean {
+  try {
+    const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+    return cmdline.includes(RUN_DIR) || cmdline.includes(`${owner}/real-node/`);
+  } catch {
+    return false;
+  }
 }
 
 export function recordAlive(record: MachineRecord): boolean {
   if (record.starter !== undefined && !isAlive(record.starter)) return false;
-  return record.pids.some((pid) => isAlive(pid));
+  return record.pids.some((pid) => isAlive(pid) && isNodeProcess(pid, record.owner));
 }
 
 /**
@@ -206,7 +218,8 @@ export function createCgroups(): string {
       }
     }
     if (hierarchy === '') {
-      writeFileSync(join(CGROUP_ROOT, 'cgroup.subtree_control'), '+cpu +cpuset +memory +pids');
+      // cgroup v2: the controllers the kubelet needs, for the node's own children only.
+      writeFileSync(join(dir, 'cgroup.subtree_control'), '+cpu +cpuset +memory +pids');
     }
   }
   return `/${CGROUP_NAME}`;
@@ -286,6 +299,7 @@ export async function unmountBelow(prefixes: readonly string[]): Promise<void> {
 /** Everything back as it was: processes, mounts, network namespaces, cgroups, sysctls, fixed paths. */
 export async function restoreMachine(record: MachineRecord, nodeDirs: readonly string[] = []): Promise<void> {
   for (const pid of record.pids) {
+    if (!isNodeProcess(pid, record.owner)) continue;
     try {
       process.kill(pid, 'SIGKILL');
     } catch {}
@@ -312,13 +326,4 @@ export async function restoreMachine(record: MachineRecord, nodeDirs: readonly s
   }
   rmSync(RUN_DIR, { recursive: true, force: true });
   rmSync(MACHINE_LOCK, { recursive: true, force: true });
-}
-
-/** Whether a path exists and is a directory. */
-export function isDirectory(path: string): boolean {
-  try {
-    return statSync(path).isDirectory();
-  } catch {
-    return false;
-  }
 }

@@ -22,6 +22,7 @@ import type { RealNodeArtifacts } from './artifacts.ts';
 import { cniConfig, containerdConfig, kubeletConfig, kubeletKubeconfig, POD_SUBNET } from './config.ts';
 import {
   createCgroups,
+  isNodeProcess,
   KUBELET_SYSCTLS,
   type MachineRecord,
   NETNS,
@@ -181,12 +182,13 @@ export async function startRealNode(o: RealNodeOptions): Promise<RealNodeState> 
     }
     raiseSysctls();
     const cgroupRoot = createCgroups();
+    // A namespace left by a node that died before recording it is ours too (the name is the node's).
+    if (existsSync(`/run/netns/${NETNS}`)) await run('ip', ['netns', 'delete', NETNS]);
     await run('ip', ['netns', 'add', NETNS]);
     await run('ip', ['netns', 'exec', NETNS, 'ip', 'link', 'set', 'lo', 'up']);
-    await run('ip', ['route', 'add', 'unreachable', POD_SUBNET]).then(() => {
-      record.routes.push(POD_SUBNET);
-      writeRecord(record);
-    });
+    record.routes.push(POD_SUBNET);
+    writeRecord(record);
+    await run('ip', ['route', 'replace', 'unreachable', POD_SUBNET]);
 
     const certs = await ensureNodeCertificates(o.pki, dir);
     const kubeletPort = o.kubeletPort ?? (await freePort());
@@ -301,6 +303,8 @@ export async function startRealNode(o: RealNodeOptions): Promise<RealNodeState> 
 /** Stops the node: the kubelet first, then every container, containerd and the relays; the machine is put back. */
 export async function stopRealNode(clusterDir: string, state: RealNodeState | undefined): Promise<void> {
   const record: MachineRecord | undefined = readRecord();
-  if (state?.pids.kubelet !== undefined) await stopProcess(state.pids.kubelet);
+  const kubelet = state?.pids.kubelet;
+  // The kubelet first, gracefully, so it stops writing pod statuses; then everything else goes.
+  if (kubelet !== undefined && isNodeProcess(kubelet, clusterDir)) await stopProcess(kubelet);
   if (record && record.owner === clusterDir) await restoreMachine(record, [realNodeDir(clusterDir)]);
 }
