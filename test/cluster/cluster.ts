@@ -211,7 +211,6 @@ export class LocalCluster {
     return revision;
   }
 
-
   private async startRealNode(pki: Awaited<ReturnType<typeof ensureClusterPki>>, mode: ProcessMode) {
     const region = regionOf(this.name);
     this.state.realNode = await startRealNode({
