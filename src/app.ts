@@ -23,6 +23,7 @@ import { RemoteRegistry } from './remotes/registry.ts';
 import type { RemoteSpec } from './remotes/remote.ts';
 import { startBurstWebhook } from './webhook/burst.ts';
 import type { WebhookServer } from './webhook/server.ts';
+import { workloadCaches } from './workloads.ts';
 
 export class Spillway {
   readonly config: Config;
@@ -62,6 +63,7 @@ export class Spillway {
     // One set of host ConfigMap and Secret watches for every remote.
     const hostObjects = new HostObjects({ host: this.host, logger: this.logger });
     hostObjects.start(this.controller.signal);
+    const workloads = workloadCaches(this.host, this.logger, this.controller.signal);
     this.registryInstance = new RemoteRegistry({
       config: this.config,
       host: this.host,
@@ -69,6 +71,7 @@ export class Spillway {
       logger: this.logger,
       hostVersion,
       hostObjects,
+      workloads,
     });
     for (const [index, remote] of this.config.remotes.entries()) {
       if (remote.remove === 'force') {

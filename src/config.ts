@@ -11,6 +11,7 @@ import { nodeSection } from './config/node.ts';
 import { podsSection } from './config/pods.ts';
 import { remote, type share } from './config/remotes.ts';
 import { webhookSection } from './config/webhook.ts';
+import { namespacesSection, servicesSection, storageSection } from './config/workloads.ts';
 import { ConfigError, inClusterNamespace } from './kube/kubeconfig.ts';
 
 export { DEFAULT_EXCLUDED_LABELS, DEFAULT_TAINT } from './config/node.ts';
@@ -24,6 +25,11 @@ const schema = z.strictObject({
       kubeconfig: z.string().min(1).optional(),
       qps: z.number().positive().default(100),
       burst: z.number().int().positive().default(200),
+      /**
+       * The host API server's address as delegates reach it from their remote clusters: where their
+       * KUBERNETES_SERVICE_HOST/PORT point when their service-account token is the host's. Setting it opts in.
+       */
+      externalServer: z.url({ protocol: /^https$/ }).optional(),
     })
     .prefault({}),
   kubelet: kubeletSection,
@@ -31,6 +37,9 @@ const schema = z.strictObject({
   pods: podsSection,
   remotes: z.array(remote).default([]),
   webhook: webhookSection,
+  services: servicesSection,
+  storage: storageSection,
+  namespaces: namespacesSection,
   discovery: z.strictObject({ enabled: z.boolean().default(true) }).prefault({}),
   remoteQps: z.number().positive().default(100),
   remoteBurst: z.number().int().positive().default(200),
@@ -43,6 +52,9 @@ export type TaintConfig = z.infer<typeof taint>;
 export type ShareConfig = NonNullable<z.infer<typeof share>>;
 export type PodsConfig = z.infer<typeof schema>['pods'];
 export type WebhookConfig = z.infer<typeof schema>['webhook'];
+export type ServicesConfig = z.infer<typeof schema>['services'];
+export type StorageConfig = z.infer<typeof schema>['storage'];
+export type NamespacesConfig = z.infer<typeof schema>['namespaces'];
 
 /** Values given on the command line, which win over the environment and the file. */
 export interface ConfigOverrides {
@@ -137,6 +149,19 @@ export function loadConfig(
     if (r.kubeconfig) r.kubeconfig = resolve(configDir, r.kubeconfig);
   });
   if (config.host.kubeconfig) config.host.kubeconfig = resolve(configDir, config.host.kubeconfig);
+  const accounts = config.pods.serviceAccounts;
+  if (accounts.default === 'host' && !config.host.externalServer) {
+    throw new ConfigError(
+      'pods.serviceAccounts.default',
+      'host needs host.externalServer (the host API address delegates can reach)',
+    );
+  }
+  if (accounts.default === 'remote' && !accounts.allowRemote) {
+    throw new ConfigError(
+      'pods.serviceAccounts.default',
+      'remote needs pods.serviceAccounts.allowRemote: true',
+    );
+  }
   const tls = config.kubelet.tls;
   if (tls.mode === 'files' && !(tls.certFile && tls.keyFile)) {
     throw new ConfigError('kubelet.tls', 'mode "files" needs certFile and keyFile');

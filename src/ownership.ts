@@ -25,3 +25,12 @@ export function isOwnedObject(
 ): boolean {
   return labels?.[LABEL_MANAGED_BY] === MANAGED_BY_VALUE && labels?.[LABEL_HOST_CLUSTER] === hostClusterName;
 }
+
+/** The marks of an object this host cluster's Spillway made in a remote for one virtual node. */
+export function ownershipLabels(hostClusterName: string, nodeName: string): Record<string, string> {
+  return {
+    [LABEL_MANAGED_BY]: MANAGED_BY_VALUE,
+    [LABEL_HOST_CLUSTER]: hostClusterName,
+    [LABEL_VIRTUAL_NODE]: nodeName,
+  };
+}

@@ -1,5 +1,6 @@
 // The `pods` section: how pods bound to a virtual node are mirrored.
 import { z } from 'zod';
+import { serviceAccountsSection } from './workloads.ts';
 
 export const podsSection = z
   .strictObject({
@@ -28,6 +29,8 @@ export const podsSection = z
     daemonSets: z.enum(['refuse', 'allow']).default('refuse'),
     /** controller.kubernetes.io/pod-deletion-cost on mirrored pods, so scale-down removes them first; null: leave it. */
     deletionCost: z.number().int().min(-2147483648).max(2147483647).nullable().default(-100),
+    /** Service-account tokens of delegates: the host's, the remote's, or none (see README "Workloads"). */
+    serviceAccounts: serviceAccountsSection,
     /**
      * A host pod whose delegate's fate is unknown (its remote cannot be reached) stays Terminating, as a
      * partitioned kubelet's pods do, unless the virtual node is tainted node.kubernetes.io/out-of-service

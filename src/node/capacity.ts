@@ -53,8 +53,22 @@ export function isSchedulable(node: RemoteNode): boolean {
 }
 
 interface ContainerLike {
+  name?: string;
   resources?: { requests?: Record<string, string | number> };
   restartPolicy?: string;
+}
+
+/** What a pod's status says about its resources while a resize is on its way (see podRequests). */
+export interface PodStatusLike {
+  conditions?: { type: string; reason?: string }[];
+  containerStatuses?: ContainerStatusLike[];
+  initContainerStatuses?: ContainerStatusLike[];
+}
+
+interface ContainerStatusLike {
+  name: string;
+  allocatedResources?: Record<string, string | number>;
+  resources?: { requests?: Record<string, string | number> };
 }
 
 export interface PodSpecLike {
@@ -67,10 +81,27 @@ export interface PodSpecLike {
 /**
  * A pod's effective requests, as the scheduler computes them: app containers plus sidecars (restartable
  * init containers), or the largest init phase if that is bigger, plus overhead; pod-level requests win
- * for the resources they name. Always one `pods`.
+ * for the resources they name. Always one `pods`. With a status, a container being resized in place
+ * counts the larger of what it asks, what it was allocated and what it has (only the latter two when
+ * the kubelet found the resize infeasible), as the scheduler counts it.
  */
-export function podRequests(spec: PodSpecLike | undefined): ResourceList {
-  const requestsOf = (c: ContainerLike) => parseResourceList(c.resources?.requests);
+export function podRequests(spec: PodSpecLike | undefined, status?: PodStatusLike): ResourceList {
+  const statuses = new Map(
+    [...(status?.containerStatuses ?? []), ...(status?.initContainerStatuses ?? [])].map((s) => [s.name, s]),
+  );
+  const infeasible = status?.conditions?.some(
+    (c) => c.type === 'PodResizePending' && c.reason === 'Infeasible',
+  );
+  const requestsOf = (c: ContainerLike, resizable = true) => {
+    const own = parseResourceList(c.resources?.requests);
+    const actual = c.name === undefined || !resizable ? undefined : statuses.get(c.name);
+    if (!actual?.resources) return own;
+    const held = maxOf(
+      parseResourceList(actual.resources.requests),
+      parseResourceList(actual.allocatedResources),
+    );
+    return infeasible ? held : maxOf(own, held);
+  };
   const running: ResourceList = new Map();
   for (const container of spec?.containers ?? []) addInto(running, requestsOf(container));
   let initPeak: ResourceList = new Map();
@@ -80,7 +111,7 @@ export function podRequests(spec: PodSpecLike | undefined): ResourceList {
       addInto(sidecars, requestsOf(init));
       initPeak = maxOf(initPeak, sidecars);
     } else {
-      initPeak = maxOf(initPeak, addInto(requestsOf(init), sidecars));
+      initPeak = maxOf(initPeak, addInto(requestsOf(init, false), sidecars));
     }
   }
   let total = maxOf(addInto(running, sidecars), initPeak);

@@ -6,7 +6,7 @@ import type { ClusterClient } from '../kube/client.ts';
 import { Informer } from '../kube/informer.ts';
 import { parseResourceList, resourceListsEqual } from '../kube/quantity.ts';
 import { isOwnedObject, LABEL_VIRTUAL_NODE } from '../ownership.ts';
-import { podRequests, type RemoteNode, type RemotePodUsage } from './capacity.ts';
+import { type PodStatusLike, podRequests, type RemoteNode, type RemotePodUsage } from './capacity.ts';
 
 interface TrimmedNode extends RemoteNode {
   metadata: { name: string; resourceVersion?: string };
@@ -42,7 +42,7 @@ export function trimPod(pod: V1Pod, hostClusterName: string, nodeName: string): 
       resourceVersion: pod.metadata?.resourceVersion,
     },
     nodeName: pod.spec?.nodeName,
-    requests: podRequests(pod.spec as Parameters<typeof podRequests>[0]),
+    requests: podRequests(pod.spec as Parameters<typeof podRequests>[0], pod.status as PodStatusLike),
     // This virtual node's delegates are counted on the host side already (they are its pods).
     ownDelegate:
       isOwnedObject(pod.metadata?.labels, hostClusterName) &&

@@ -18,6 +18,7 @@ import {
 } from '../kube/errors.ts';
 import type { EventTarget, EventType } from '../kube/events.ts';
 import { isOwnedObject, LABEL_HOST_POD_UID, LABEL_VIRTUAL_NODE } from '../ownership.ts';
+import type { WorkloadExecutor } from './execute-workload.ts';
 import type { PodMemory } from './memory.ts';
 import type { PodAction, StatusWrite } from './plan.ts';
 import type { Reference } from './references.ts';
@@ -57,6 +58,8 @@ export interface ExecutorOptions {
   readonly flushCapacity: () => Promise<void>;
   /** The host refused a pod-deletion-cost patch (older RBAC): stop trying. */
   readonly deletionCostForbidden: () => void;
+  /** The pod's own Secret, ephemeral containers and resizes (see execute-workload.ts). */
+  readonly workload: WorkloadExecutor;
 }
 
 export interface Execution {
@@ -87,7 +90,7 @@ export class PodExecutor {
 
   /** Every API call made so far. */
   get calls(): number {
-    return Object.values(this.counts).reduce((a, b) => a + b, 0);
+    return Object.values(this.counts).reduce((a, b) => a + b, 0) + this.options.workload.calls;
   }
 
   async execute(hostPod: V1Pod | undefined, key: string, actions: readonly PodAction[], log: Logger) {
@@ -107,6 +110,13 @@ export class PodExecutor {
           );
           await this.deleteDelegate(action.target, action.gracePeriodSeconds);
           break;
+        case 'deletePodSecret':
+          log.info(
+            { secret: `${action.target.namespace}/${action.target.name}` },
+            `deleting the pod's Secret: ${action.why}`,
+          );
+          await this.options.workload.deletePodSecret(action.target, key);
+          break;
         case 'giveUp':
           throw new TerminalError(`pod ${key}: ${action.message}`);
         default: {
@@ -124,7 +134,10 @@ export class PodExecutor {
   private async onHostPod(
     hostPod: V1Pod,
     key: string,
-    action: Exclude<PodAction, { kind: 'requeue' | 'forget' | 'deleteDelegate' | 'giveUp' }>,
+    action: Exclude<
+      PodAction,
+      { kind: 'requeue' | 'forget' | 'deleteDelegate' | 'deletePodSecret' | 'giveUp' }
+    >,
     log: Logger,
   ): Promise<'replan' | 'gone' | undefined> {
     const { memory } = this.options;
@@ -173,10 +186,29 @@ export class PodExecutor {
       case 'markSpecInSync':
         memory.markSpecInSync(key, uid, action.host, action.delegate);
         return undefined;
+      case 'writePodSecret':
+        return this.options.workload.writePodSecret(hostPod, key, action.write, log);
+      case 'addEphemeralContainers': {
+        const { target, resourceVersion, containers } = action;
+        await this.options.workload.addEphemeralContainers(
+          hostPod,
+          key,
+          target,
+          resourceVersion,
+          containers,
+          log,
+        );
+        return undefined;
+      }
+      case 'resizeDelegate': {
+        const { target, resourceVersion, containers } = action;
+        await this.options.workload.resizeDelegate(hostPod, key, target, resourceVersion, containers, log);
+        return undefined;
+      }
     }
   }
 
-  private async event(pod: V1Pod, type: EventType, reason: string, message: string): Promise<void> {
+  async event(pod: V1Pod, type: EventType, reason: string, message: string): Promise<void> {
     this.counts.events++;
     await this.options.events.record(
       {

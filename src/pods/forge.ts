@@ -16,7 +16,9 @@ import {
   LABEL_VIRTUAL_NODE,
   MANAGED_BY_VALUE,
 } from '../ownership.ts';
-import { type Reference, referencesOf, rewriteReferences } from './references.ts';
+import type { Reference } from './references.ts';
+import type { TokenMode } from './tokens.ts';
+import { forgeWorkload, type WorkloadContext, workloadReferences } from './workload.ts';
 
 export const ANNOTATION_HOST_NAMESPACE = 'spillway.dev/host-namespace';
 export const ANNOTATION_HOST_NAME = 'spillway.dev/host-name';
@@ -60,6 +62,10 @@ export interface ForgeContext {
   readonly virtualTaintKeys: ReadonlySet<string>;
   /** Whether a PriorityClass of this name exists in the remote cluster. */
   readonly priorityClassExists: (name: string) => boolean;
+  /** The remote namespace of a host namespace (default: namespacePrefix + name; see src/namespaces/). */
+  readonly remoteNamespace?: (hostNamespace: string) => string;
+  /** Tokens, downward API and claims (undefined: no token, host-only fields resolved, claims left as they are). */
+  readonly workload?: WorkloadContext;
 }
 
 export function delegateNamespace(hostNamespace: string, prefix: string): string {
@@ -110,28 +116,9 @@ function keepToleration(toleration: V1Toleration, context: ForgeContext): boolea
   return !(toleration.key && context.virtualTaintKeys.has(toleration.key));
 }
 
-/** The host's service-account token (the projected kube-api-access volume) is useless remotely. */
-function dropServiceAccountToken(spec: V1PodSpec): void {
-  const tokenVolumes = new Set(
-    (spec.volumes ?? [])
-      .filter((v) => v.projected?.sources?.some((s) => s.serviceAccountToken))
-      .map((v) => v.name),
-  );
-  if (tokenVolumes.size === 0) return;
-  spec.volumes = spec.volumes?.filter((v) => !tokenVolumes.has(v.name));
-  for (const container of [...(spec.initContainers ?? []), ...spec.containers]) {
-    container.volumeMounts = container.volumeMounts?.filter((m) => !tokenVolumes.has(m.name));
-    if (container.volumeMounts?.length === 0) delete container.volumeMounts;
-  }
-  if (spec.volumes?.length === 0) delete spec.volumes;
-}
-
-/** The ConfigMaps and Secrets the delegate will use (the host's token volume is not among them). */
-export function delegateReferences(hostSpec: V1PodSpec | undefined): Reference[] {
-  if (!hostSpec) return [];
-  const spec = structuredClone(hostSpec);
-  dropServiceAccountToken(spec);
-  return referencesOf(spec);
+/** The ConfigMaps and Secrets the delegate will use (the host's token volumes only in token mode host). */
+export function delegateReferences(hostSpec: V1PodSpec | undefined, mode: TokenMode = 'none'): Reference[] {
+  return workloadReferences(hostSpec, mode);
 }
 
 export function delegatePod(hostPod: V1Pod, context: ForgeContext): V1Pod {
@@ -173,12 +160,6 @@ export function delegatePod(hostPod: V1Pod, context: ForgeContext): V1Pod {
   spec.tolerations = spec.tolerations?.filter((t) => keepToleration(t, context));
   if (spec.tolerations?.length === 0) delete spec.tolerations;
 
-  dropServiceAccountToken(spec);
-  spec.automountServiceAccountToken = false;
-  // The host's service account does not exist remotely; the remote namespace's default is used.
-  delete spec.serviceAccountName;
-  delete (spec as { serviceAccount?: string }).serviceAccount;
-
   // Priority values are resolved by the remote's admission from its own PriorityClasses.
   delete spec.priority;
   delete spec.preemptionPolicy;
@@ -189,16 +170,24 @@ export function delegatePod(hostPod: V1Pod, context: ForgeContext): V1Pod {
   // Nothing in the remote sets the host's readiness gates; Spillway evaluates them on the host pod.
   delete spec.readinessGates;
   delete spec.schedulingGates;
-  delete spec.ephemeralContainers;
 
-  rewriteReferences(spec, { hostClusterName: context.hostClusterName, nodeName: context.nodeName });
+  // Tokens, references to copies, host-only downward fields, claims; ephemeral containers are forged
+  // too, and added through their subresource once the delegate exists (see live.ts).
+  forgeWorkload(
+    spec,
+    hostPod,
+    { hostClusterName: context.hostClusterName, nodeName: context.nodeName },
+    context.workload,
+  );
 
   return {
     apiVersion: 'v1',
     kind: 'Pod',
     metadata: {
       name: metadata.name,
-      namespace: delegateNamespace(metadata.namespace ?? 'default', context.namespacePrefix),
+      namespace:
+        context.remoteNamespace?.(metadata.namespace ?? 'default') ??
+        delegateNamespace(metadata.namespace ?? 'default', context.namespacePrefix),
       labels,
       annotations,
     },

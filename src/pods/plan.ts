@@ -19,12 +19,24 @@
 //                              missing references, the remote's refusal), or it existed and vanished
 //   delegate deleted remotely, not by Spillway → fail the host pod with a reason
 //   otherwise                → push allowed spec changes down, mirror status up, set the deletion cost
-import type { V1Pod, V1PodStatus } from '@kubernetes/client-node';
+import type { V1EphemeralContainer, V1Pod, V1PodStatus } from '@kubernetes/client-node';
 import type { EventType } from '../kube/events.ts';
 import { LABEL_HOST_POD_UID } from '../ownership.ts';
 import type { AdmissionRefusal } from './admission.ts';
 import { ANNOTATION_DELETION_COST, delegateUpdate } from './forge.ts';
+import type { ContainerResize } from './live.ts';
 import type { PodRecall } from './memory.ts';
+import {
+  forCreate,
+  liveChanges,
+  maintain,
+  type PodSecretFacts,
+  podSecretBeforeCreate,
+  podSecretCleanup,
+  sooner,
+  type WorkloadVerdict,
+} from './plan-workload.ts';
+import type { PodSecretWrite } from './pod-secret.ts';
 import type { Reference } from './references.ts';
 import {
   CONDITION_DELEGATED,
@@ -94,6 +106,23 @@ export type PodAction =
   /** The host pod is gone: forget it (memory, reflection usage). */
   | { readonly kind: 'forget' }
   | { readonly kind: 'requeue'; readonly afterMs: number }
+  /** The pod's own Secret in the remote (host tokens, downward files), written before its delegate needs it. */
+  | { readonly kind: 'writePodSecret'; readonly write: PodSecretWrite }
+  | { readonly kind: 'deletePodSecret'; readonly target: ObjectRef; readonly why: string }
+  /** `kubectl debug`: ephemeral containers the host pod has and the delegate lacks (ephemeralcontainers subresource). */
+  | {
+      readonly kind: 'addEphemeralContainers';
+      readonly target: ObjectRef;
+      readonly resourceVersion: string;
+      readonly containers: readonly V1EphemeralContainer[];
+    }
+  /** In-place resize of the delegate's containers (resize subresource). */
+  | {
+      readonly kind: 'resizeDelegate';
+      readonly target: ObjectRef;
+      readonly resourceVersion: string;
+      readonly containers: readonly ContainerResize[];
+    }
   /** Nothing will ever change this pod's fate; do not retry. */
   | { readonly kind: 'giveUp'; readonly message: string };
 
@@ -148,6 +177,12 @@ export interface PodFacts {
   readonly admission: () => AdmissionRefusal | undefined;
   /** The pod's references as the reflection caches see them. */
   readonly references: () => ReferenceCheck;
+  /** The pod's own Secret in the remote (undefined: the feature is off; see pod-secret.ts). */
+  readonly podSecret?: () => PodSecretFacts;
+  /** Why the pod's namespace does not let it run here (its offloading policy; see src/namespaces/). */
+  readonly namespacePolicy?: () => WorkloadVerdict | undefined;
+  /** Why the pod's claims cannot be used here, or not yet (undefined: claims are refused outright). */
+  readonly volumes?: () => WorkloadVerdict | undefined;
 }
 
 /** Volume kinds a delegate cannot use: the claim or disk lives in the host cluster. */
@@ -208,9 +243,11 @@ function ladder(hostPod: V1Pod | undefined, delegate: V1Pod | undefined, facts: 
 
 function planOrphan(delegate: V1Pod | undefined, facts: PodFacts): PodAction[] {
   const actions: PodAction[] = [{ kind: 'forget' }];
-  if (delegate && !delegate.metadata?.deletionTimestamp && facts.remote !== 'unreachable') {
+  if (facts.remote === 'unreachable') return actions;
+  if (delegate && !delegate.metadata?.deletionTimestamp) {
     actions.push(deleteDelegate(delegate, 'its host pod is gone'));
   }
+  actions.push(...podSecretCleanup(facts, 'its host pod is gone'));
   return actions;
 }
 
@@ -336,6 +373,9 @@ function planTerminal(delegate: V1Pod | undefined, facts: PodFacts): PodAction[]
   // Done on the host: it never runs again. A delegate still running (the host pod was failed by
   // Spillway, e.g. unschedulable) is stopped; a finished one stays until the host pod is deleted,
   // or until the remote is removed.
+  if (facts.mode === 'drain' && facts.remote === 'reachable' && !delegate) {
+    return podSecretCleanup(facts, 'remote cluster is being removed');
+  }
   if (!delegate || delegate.metadata?.deletionTimestamp || facts.remote === 'unreachable') return [];
   if (facts.mode === 'drain') return [deleteDelegate(delegate, 'remote cluster is being removed')];
   if (!isTerminal(delegate.status?.phase)) return [deleteDelegate(delegate, 'its host pod has finished')];
@@ -351,7 +391,10 @@ function planDrain(hostPod: V1Pod, delegate: V1Pod | undefined, facts: PodFacts)
   }
   if (!delegate && createInFlight(facts)) return [requeue(1000)];
   const message = `remote cluster ${facts.remoteName} was removed from Spillway's configuration; the pod's delegate was deleted`;
-  return failWith(hostPod, facts, REASON_REMOTE_REMOVED, message);
+  return [
+    ...podSecretCleanup(facts, 'remote cluster is being removed'),
+    ...failWith(hostPod, facts, REASON_REMOTE_REMOVED, message),
+  ];
 }
 
 function planCreate(hostPod: V1Pod, facts: PodFacts): PodAction[] {
@@ -375,11 +418,10 @@ function planCreate(hostPod: V1Pod, facts: PodFacts): PodAction[] {
     ];
   }
 
-  const unsupported = (hostPod.spec?.volumes ?? []).find((v) => UNSUPPORTED_VOLUMES.some((kind) => v[kind]));
-  if (unsupported) {
-    const message = `volume "${unsupported.name}" needs storage of the host cluster, which a remote cluster cannot mount`;
-    return [...refuse(hostPod, facts, 'UnsupportedVolume', message), { kind: 'giveUp', message }];
-  }
+  const policy = facts.namespacePolicy?.();
+  if (policy) return planVerdict(hostPod, facts, policy);
+  const volumes = facts.volumes ? facts.volumes() : unsupportedVolume(hostPod);
+  if (volumes) return planVerdict(hostPod, facts, volumes);
   const refusal = facts.admission();
   if (refusal) {
     // The capped capacity goes out first: the replacement must not be scheduled here again.
@@ -408,8 +450,39 @@ function planCreate(hostPod: V1Pod, facts: PodFacts): PodAction[] {
     const backoff = Math.min(60_000, 1000 * 2 ** Math.min(outcome.attempts - 1, 6));
     if (now - outcome.at < backoff) return [...actions, requeue(backoff - (now - outcome.at))];
   }
-  actions.push({ kind: 'createDelegate', delegate: facts.desired(), references: check.references });
+  const secret = podSecretBeforeCreate(hostPod, facts);
+  if (secret.blocked) return [...actions, ...planVerdict(hostPod, facts, secret.blocked)];
+  actions.push(...secret.actions);
+  if (secret.actions.some((a) => a.kind === 'deletePodSecret')) return [...actions, requeue(1000)];
+  actions.push({
+    kind: 'createDelegate',
+    delegate: forCreate(facts.desired()),
+    references: check.references,
+  });
   return actions;
+}
+
+/** Claims refused outright, as before storage support (facts.volumes absent). */
+function unsupportedVolume(hostPod: V1Pod): WorkloadVerdict | undefined {
+  const unsupported = (hostPod.spec?.volumes ?? []).find((v) => UNSUPPORTED_VOLUMES.some((kind) => v[kind]));
+  if (!unsupported) return undefined;
+  return {
+    reason: 'UnsupportedVolume',
+    message: `volume "${unsupported.name}" needs storage of the host cluster, which a remote cluster cannot mount`,
+    outcome: 'never',
+  };
+}
+
+/** A pod that cannot run here: failed (replaced by its controller), or Pending until its cause is fixed. */
+function planVerdict(hostPod: V1Pod, facts: PodFacts, verdict: WorkloadVerdict): PodAction[] {
+  const { reason, message } = verdict;
+  if (verdict.outcome === 'fail') return failWith(hostPod, facts, reason, message);
+  if (verdict.outcome === 'never')
+    return [...refuse(hostPod, facts, reason, message), { kind: 'giveUp', message }];
+  return [
+    ...refuse(hostPod, facts, reason, message),
+    requeue(Math.max(1000, verdict.retryAfterMs ?? 60_000)),
+  ];
 }
 
 function planRunning(hostPod: V1Pod, delegate: V1Pod, facts: PodFacts): PodAction[] {
@@ -422,7 +495,12 @@ function planRunning(hostPod: V1Pod, delegate: V1Pod, facts: PodFacts): PodActio
     return failWith(hostPod, facts, 'DelegateDeleted', message);
   }
   const actions: PodAction[] = [];
-  actions.push(...planSpec(hostPod, delegate, facts));
+  const specActions = planSpec(hostPod, delegate, facts);
+  actions.push(...specActions);
+  // A finished delegate needs no fresh token; its host pod turns terminal with this status.
+  const secret = isTerminal(delegate.status?.phase) ? undefined : facts.podSecret?.();
+  const upkeep = secret ? maintain(hostPod, secret, facts) : { actions: [] };
+  actions.push(...upkeep.actions);
 
   const scheduling = schedulingVerdict(delegate, facts);
   actions.push(...scheduling.notes);
@@ -440,13 +518,15 @@ function planRunning(hostPod: V1Pod, delegate: V1Pod, facts: PodFacts): PodActio
   const status = hostStatusFromDelegate(hostPod, delegate, scheduling.verdict, {
     hostIP: facts.hostIP,
     now: new Date(facts.now).toISOString(),
+    delegateSpecCurrent: !specActions.some((a) => a.kind !== 'markSpecInSync'),
   });
   const write = statusWrite(hostPod, facts, status);
   if (write) actions.push({ kind: 'writeStatus', write });
   // After the status, which matters more to the pod's owner than its rank for a scale-down.
   const cost = deletionCost(hostPod, facts);
   if (cost !== undefined) actions.push({ kind: 'setDeletionCost', cost });
-  if (scheduling.requeueAfter !== undefined) actions.push(requeue(scheduling.requeueAfter));
+  const after = sooner(scheduling.requeueAfter, upkeep.requeueAfterMs);
+  if (after !== undefined) actions.push(requeue(after));
   return actions;
 }
 
@@ -456,9 +536,12 @@ function planSpec(hostPod: V1Pod, delegate: V1Pod, facts: PodFacts): PodAction[]
   const remote = delegate.metadata?.resourceVersion ?? '';
   const known = facts.recall.specInSync;
   if (known?.host === host && known.delegate === remote) return [];
-  const patch = delegateUpdate(facts.desired(), delegate);
-  if (!patch) return [{ kind: 'markSpecInSync', host, delegate: remote }];
-  return [{ kind: 'patchDelegate', target: refOf(delegate), resourceVersion: remote, patch }];
+  const desired = facts.desired();
+  const patch = delegateUpdate(desired, delegate);
+  if (patch) return [{ kind: 'patchDelegate', target: refOf(delegate), resourceVersion: remote, patch }];
+  // One change per reconcile: each moves the delegate's resourceVersion, the next one's precondition.
+  const live = liveChanges(desired, delegate);
+  return [live ?? { kind: 'markSpecInSync', host, delegate: remote }];
 }
 
 /** The remote scheduler's verdict on the delegate, with the unschedulable policy applied. */

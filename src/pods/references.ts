@@ -36,7 +36,11 @@ function visit(spec: V1PodSpec, visitor: Visitor): void {
         source.secret.name = visitor('Secret', source.secret.name, source.secret.optional === true);
     }
   }
-  const containers: V1Container[] = [...(spec.initContainers ?? []), ...(spec.containers ?? [])];
+  const containers: V1Container[] = [
+    ...(spec.initContainers ?? []),
+    ...(spec.containers ?? []),
+    ...((spec.ephemeralContainers ?? []) as V1Container[]),
+  ];
   for (const container of containers) {
     for (const env of container.env ?? []) {
       const cm = env.valueFrom?.configMapKeyRef;

@@ -54,6 +54,10 @@ export interface ReflectorOptions {
   readonly hostClusterName: string;
   readonly nodeName: string;
   readonly namespacePrefix: string;
+  /** The remote namespace of a host namespace (default: namespacePrefix + name). */
+  readonly remoteNamespace?: (hostNamespace: string) => string;
+  /** The references a host pod's delegate uses (default: delegateReferences of its spec). */
+  readonly referencesOf?: (pod: V1Pod) => Reference[];
   readonly logger: Logger;
   /** Called with the pod keys that use a host object that just appeared. */
   readonly onReferencesChanged: (podKeys: readonly string[]) => void;
@@ -77,7 +81,10 @@ export class Reflector implements CopyWriter {
   private readonly queue: WorkQueue;
   /** Reference key (Kind/hostNamespace/name) → keys of the host pods that use it. */
   private readonly hostUsers = new Map<string, Set<string>>();
-  private readonly hostPodUses = new Map<string, Uses & { readonly references: readonly Reference[] }>();
+  private readonly hostPodUses = new Map<
+    string,
+    Uses & { readonly references: readonly Reference[]; readonly ephemeral: number }
+  >();
   /** Copy key (Kind/remoteNamespace/copyName) → keys of the delegates that use it. */
   private readonly delegateUsers = new Map<string, Set<string>>();
   private readonly delegateUses = new Map<string, Uses>();
@@ -155,18 +162,26 @@ export class Reflector implements CopyWriter {
     const podKey = keyOf(pod);
     const uid = pod.metadata?.uid ?? '';
     const previous = this.hostPodUses.get(podKey);
-    // A pod's references are immutable: they are computed once per pod UID.
-    if (event !== 'delete' && previous?.uid === uid) return;
-    if (previous) {
+    // A pod's references are immutable except for the ephemeral containers it gains (`kubectl debug`):
+    // they are computed once per pod UID and count of ephemeral containers.
+    const ephemeral = pod.spec?.ephemeralContainers?.length ?? 0;
+    if (event !== 'delete' && previous?.uid === uid && previous.ephemeral === ephemeral) return;
+    let keys: string[] = [];
+    if (event !== 'delete') {
+      const namespace = pod.metadata?.namespace ?? '';
+      const references = this.options.referencesOf?.(pod) ?? delegateReferences(pod.spec);
+      keys = references.map((r) => referenceKey(r.kind, namespace, r.name));
+      this.hostPodUses.set(podKey, { uid, keys, references, ephemeral });
+      // New users first, so an object used before and after is never released in between.
+      for (const key of keys) this.addUser(this.hostUsers, key, podKey, key);
+    } else {
       this.hostPodUses.delete(podKey);
-      for (const key of previous.keys) this.removeUser(this.hostUsers, key, podKey, key);
     }
-    if (event === 'delete') return;
-    const namespace = pod.metadata?.namespace ?? '';
-    const references = delegateReferences(pod.spec);
-    const keys = references.map((r) => referenceKey(r.kind, namespace, r.name));
-    this.hostPodUses.set(podKey, { uid, keys, references });
-    for (const key of keys) this.addUser(this.hostUsers, key, podKey, key);
+    if (!previous) return;
+    const kept = new Set(keys);
+    for (const key of previous.keys) {
+      if (!kept.has(key)) this.removeUser(this.hostUsers, key, podKey, key);
+    }
   }
 
   /** A delegate of the virtual node appeared, changed or went away (from the delegate informer). */
@@ -281,7 +296,8 @@ export class Reflector implements CopyWriter {
   private copyName(kind: ReferenceKind, hostNamespace: string, name: string) {
     const { hostClusterName, nodeName, namespacePrefix } = this.options;
     return {
-      namespace: delegateNamespace(hostNamespace, namespacePrefix),
+      namespace:
+        this.options.remoteNamespace?.(hostNamespace) ?? delegateNamespace(hostNamespace, namespacePrefix),
       name: reflectedName(name, { hostClusterName, nodeName }),
       kind,
     };

@@ -14,7 +14,23 @@ const MIRRORED_CONDITIONS = new Set([
   'Ready',
   'PodReadyToStartContainers',
   'DisruptionTarget',
+  // In-place resize, decided by the delegate's kubelet (see live.ts).
+  'PodResizePending',
+  'PodResizeInProgress',
 ]);
+
+/** Status fields that come from the delegate as they are, or go when the delegate has none. */
+const MIRRORED_FIELDS = [
+  'podIP',
+  'podIPs',
+  'startTime',
+  'reason',
+  'message',
+  'ephemeralContainerStatuses',
+  'resize',
+  'allocatedResources',
+  'resources',
+] as const;
 
 export interface Verdict {
   /** Status of the spillway.dev/Delegated condition. */
@@ -69,6 +85,28 @@ export interface StatusContext {
   /** The virtual node's address: the host IP of every mirrored pod. */
   readonly hostIP: string;
   readonly now: string;
+  /**
+   * Whether the delegate's spec is what the host pod asks for now (no resize or ephemeral container on
+   * its way): only then does a generation the delegate's kubelet observed count as the host pod's.
+   */
+  readonly delegateSpecCurrent?: boolean;
+}
+
+/**
+ * The delegate's generations mean nothing on the host: a generation the delegate's kubelet has caught
+ * up with becomes the host pod's own (when the delegate's spec is current); anything older keeps what
+ * the host status said, or nothing.
+ */
+function hostGeneration(
+  observed: number | undefined,
+  previous: number | undefined,
+  hostPod: V1Pod,
+  delegate: V1Pod,
+  context: StatusContext,
+): number | undefined {
+  if (observed === undefined) return undefined;
+  const current = context.delegateSpecCurrent !== false && observed >= (delegate.metadata?.generation ?? 0);
+  return current ? (hostPod.metadata?.generation ?? previous) : previous;
 }
 
 /** The host status for a host pod whose delegate exists; `verdict` fills the spillway.dev/Delegated condition. */
@@ -90,7 +128,11 @@ export function hostStatusFromDelegate(
     (c) => !MIRRORED_CONDITIONS.has(c.type) && c.type !== CONDITION_DELEGATED,
   );
   for (const condition of (remote.conditions ?? []) as Condition[]) {
-    if (MIRRORED_CONDITIONS.has(condition.type)) conditions.push({ ...condition });
+    if (!MIRRORED_CONDITIONS.has(condition.type)) continue;
+    const { observedGeneration, ...rest } = condition;
+    const before = previous.find((c) => c.type === condition.type)?.observedGeneration;
+    const generation = hostGeneration(observedGeneration, before, hostPod, delegate, context);
+    conditions.push(generation === undefined ? rest : { ...rest, observedGeneration: generation });
   }
   applyReadinessGates(hostPod, conditions, context.now);
   const delegated = previous.find((c) => c.type === CONDITION_DELEGATED);
@@ -106,10 +148,19 @@ export function hostStatusFromDelegate(
     containerStatuses: remote.containerStatuses,
     initContainerStatuses: remote.initContainerStatuses,
   };
-  for (const field of ['podIP', 'podIPs', 'startTime', 'reason', 'message'] as const) {
+  for (const field of MIRRORED_FIELDS) {
     if (remote[field] !== undefined) (status as Record<string, unknown>)[field] = remote[field];
     else delete status[field];
   }
+  const generation = hostGeneration(
+    remote.observedGeneration,
+    host.observedGeneration,
+    hostPod,
+    delegate,
+    context,
+  );
+  if (generation !== undefined) status.observedGeneration = generation;
+  else delete status.observedGeneration;
   if (!status.containerStatuses) delete status.containerStatuses;
   if (!status.initContainerStatuses) delete status.initContainerStatuses;
   return status;

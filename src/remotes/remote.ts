@@ -23,6 +23,7 @@ import { RemoteView } from '../node/remote-view.ts';
 import { PodController } from '../pods/controller.ts';
 import type { HostObjects } from '../pods/host-objects.ts';
 import { TAINT_OUT_OF_SERVICE } from '../pods/plan.ts';
+import type { WorkloadCaches } from '../workloads.ts';
 
 /** Labels only a virtual node has; a pod's selector on them is dropped from its delegate. */
 const VIRTUAL_NODE_LABEL_KEYS = ['type', 'kubernetes.io/role', 'kubernetes.io/hostname'];
@@ -49,6 +50,8 @@ export interface RemoteContext {
   readonly hostVersion: string;
   /** The host's ConfigMaps and Secrets, watched once and shared by every remote. */
   readonly hostObjects: HostObjects;
+  /** The host's Namespaces, Services, claims…, watched once and shared by every remote. */
+  readonly workloads: WorkloadCaches;
 }
 
 export class RemoteCluster {
@@ -138,6 +141,8 @@ export class RemoteCluster {
       capacityRefused: () =>
         Promise.race([this.node.flush(), new Promise<void>((resolve) => setTimeout(resolve, 5_000).unref())]),
       hostObjects: context.hostObjects,
+      workloads: context.workloads,
+      config,
       reachability: () => this.health.reachability().state,
       nodeOutOfService: () =>
         this.node.current()?.spec?.taints?.some((t) => t.key === TAINT_OUT_OF_SERVICE) === true,

@@ -216,7 +216,7 @@ describe('delegatePod', () => {
     expect(delegate.spec?.affinity).toBeUndefined();
   });
 
-  it('drops readiness gates, overhead, preemption policy and ephemeral containers', () => {
+  it('drops readiness gates, overhead and preemption policy; forges ephemeral containers (added later through their subresource)', () => {
     const delegate = delegatePod(
       hostPod({
         readinessGates: [{ conditionType: 'example.com/ready' }],
@@ -229,7 +229,7 @@ describe('delegatePod', () => {
     expect(delegate.spec?.readinessGates).toBeUndefined();
     expect(delegate.spec?.overhead).toBeUndefined();
     expect(delegate.spec?.preemptionPolicy).toBeUndefined();
-    expect(delegate.spec?.ephemeralContainers).toBeUndefined();
+    expect(delegate.spec?.ephemeralContainers).toEqual([{ name: 'debug', image: 'busybox' }]);
   });
 });
 
