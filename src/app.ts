@@ -63,7 +63,12 @@ export class Spillway {
     // One set of host ConfigMap and Secret watches for every remote.
     const hostObjects = new HostObjects({ host: this.host, logger: this.logger });
     hostObjects.start(this.controller.signal);
-    const workloads = workloadCaches(this.host, this.logger, this.controller.signal);
+    const workloads = workloadCaches(
+      this.host,
+      this.config.hostClusterName,
+      this.logger,
+      this.controller.signal,
+    );
     this.registryInstance = new RemoteRegistry({
       config: this.config,
       host: this.host,
@@ -122,6 +127,7 @@ export class Spillway {
         registry: this.registryInstance,
         signal: this.controller.signal,
         logger: this.logger.child({ component: 'webhook' }),
+        namespaces: workloads.namespaces,
       });
     }
     this.logger.info(

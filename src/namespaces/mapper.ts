@@ -4,6 +4,7 @@
 // once per change as a Warning event on the host namespace.
 import type { EventRecorder } from '../kube/events.ts';
 import type { WorkloadVerdict } from '../pods/plan-workload.ts';
+import { Warnings } from '../workloads.ts';
 import type { HostNamespaces } from './host-namespaces.ts';
 import {
   type Mapping,
@@ -28,10 +29,11 @@ export interface NamespaceMapperOptions {
 export class NamespaceMapper {
   private readonly options: NamespaceMapperOptions;
   private mappings: Map<string, Mapping> | undefined;
-  private readonly reported = new Map<string, string>();
+  private readonly warnings: Warnings;
 
   constructor(options: NamespaceMapperOptions) {
     this.options = options;
+    this.warnings = new Warnings(options.events);
   }
 
   /** Subscribes to host namespace changes; returns the unsubscribe function. */
@@ -94,19 +96,15 @@ export class NamespaceMapper {
 
   private report(mappings: Map<string, Mapping>): void {
     for (const [name, mapping] of mappings) {
-      const message = 'refusal' in mapping ? mapping.refusal.message : undefined;
-      if (this.reported.get(name) === message) continue;
-      if (message === undefined) {
-        this.reported.delete(name);
+      const target = { kind: 'Namespace', name, uid: this.options.namespaces.get(name)?.metadata.uid };
+      if (!('refusal' in mapping)) {
+        this.warnings.clear(target);
         continue;
       }
-      this.reported.set(name, message);
-      const namespace = this.options.namespaces.get(name);
-      if (!('refusal' in mapping)) continue;
-      void this.options.events.record(
-        { kind: 'Namespace', name, uid: namespace?.metadata.uid },
-        'Warning',
-        mapping.refusal.reason,
+      const { reason, message } = mapping.refusal;
+      this.warnings.report(
+        target,
+        reason,
         `${message} (virtual node ${this.options.nodeName}); its pods are not offloaded there`,
       );
     }

@@ -16,6 +16,7 @@ import { LABEL_HOST_POD_UID, LABEL_VIRTUAL_NODE, ownedSelector } from '../owners
 import type { ReconcileResult } from '../queue/workqueue.ts';
 import { WorkQueue } from '../queue/workqueue.ts';
 import { ServiceReflector } from '../services/reflector.ts';
+import { VolumeProvisioner } from '../storage/provisioner.ts';
 import type { WorkloadCaches } from '../workloads.ts';
 import { admissionRefusal } from './admission.ts';
 import { PodExecutor } from './execute.ts';
@@ -92,6 +93,8 @@ export class PodController {
   readonly namespaces: NamespaceMapper;
   /** Services of the namespaces with pods here, reflected into their remote namespaces. */
   readonly services: ServiceReflector;
+  /** Claims of pods on this node, provisioned in the remote. */
+  readonly storage: VolumeProvisioner;
   private readonly workloadMemory = new WorkloadMemory();
   private readonly delegatesByHost: HostKeyIndex<V1Pod>;
   private readonly podSecretsByHost: HostKeyIndex<V1Secret>;
@@ -201,6 +204,22 @@ export class PodController {
       logger,
       usersKnown: () => this.hostPods.hasSynced,
     });
+    this.storage = new VolumeProvisioner({
+      host,
+      remote,
+      volumes: options.workloads.volumes,
+      namespaces,
+      context: {
+        scope: { hostClusterName, nodeName },
+        remoteName: options.remoteName,
+        provisioner: options.config.storage.provisioner,
+        classes: options.config.storage.classes,
+        remoteNamespace: (hostNamespace) => this.namespaces.remoteNamespace(hostNamespace),
+      },
+      enabled: options.config.storage.enabled,
+      events: options.events,
+      logger,
+    });
     this.forgeContext = {
       hostClusterName,
       nodeName,
@@ -212,7 +231,7 @@ export class PodController {
       workload: {
         tokenMode: (pod) => this.tokenModeOf(pod),
         externalServer,
-        remoteClaim: () => undefined,
+        remoteClaim: (hostNamespace, claimName) => this.storage.remoteClaim(hostNamespace, claimName),
       },
     };
     this.policy = {
@@ -292,6 +311,7 @@ export class PodController {
     this.priorityClasses.start(signal);
     this.reflector.start(signal);
     this.services.start(signal);
+    this.storage.start(signal);
     this.eventMirror.start(signal);
     this.queue.start(signal);
     void this.scheduleResync(signal);
@@ -334,6 +354,7 @@ export class PodController {
     this.priorityClasses.wake();
     this.reflector.wake();
     this.services.wake();
+    this.storage.wake();
   }
 
   /** After {@link drain}: no delegate, no copy left in the remote, every host pod finished. */
@@ -415,6 +436,7 @@ export class PodController {
         ),
       podSecret: () => this.podSecretFacts(key, hostPod),
       namespacePolicy: () => this.namespaces.verdict(hostPod?.metadata?.namespace ?? ''),
+      volumes: () => this.storage.verdict(hostPod as V1Pod),
     };
   }
 

@@ -19,6 +19,7 @@ import type { NamespaceEnsurer } from '../pods/execute.ts';
 import type { ReflectionScope } from '../pods/references.ts';
 import { ANNOTATION_SOURCE, FIELD_MANAGER, LABEL_REFLECTED } from '../pods/reflect.ts';
 import { WorkQueue } from '../queue/workqueue.ts';
+import { Warnings } from '../workloads.ts';
 import { isHeadless, reflectionWanted, remoteService, remoteSlice, sameService, sameSlice } from './forge.ts';
 import { type HostServices, LABEL_SERVICE_NAME } from './host-services.ts';
 
@@ -49,7 +50,7 @@ export class ServiceReflector {
   /** Host namespace → keys of this node's host pods in it. */
   private readonly usage = new Map<string, Set<string>>();
   private readonly unusedSince = new Map<string, number>();
-  private readonly reportedConflicts = new Map<string, string>();
+  private readonly warnings: Warnings;
   /** Host Service key → this node's copies standing for it (Services and slices). */
   private readonly bySource = new Map<string, Set<V1Service | V1EndpointSlice>>();
   private mode: 'run' | 'drain' = 'run';
@@ -58,6 +59,7 @@ export class ServiceReflector {
 
   constructor(options: ServiceReflectorOptions) {
     this.options = options;
+    this.warnings = new Warnings(options.events);
     const { remote, scope, logger } = options;
     const informer = <T extends V1Service | V1EndpointSlice>(kind: string, path: string) => {
       const cache = new Informer<T>({
@@ -285,7 +287,7 @@ export class ServiceReflector {
         return 'elsewhere';
     }
     await this.apply(path, desired, current?.metadata?.resourceVersion);
-    this.reportedConflicts.delete(key);
+    this.warnings.clear(serviceTarget(service));
     return 'written';
   }
 
@@ -346,21 +348,22 @@ export class ServiceReflector {
     }
   }
 
-  private reportConflict(key: string, service: V1Service, message: string): void {
-    if (this.reportedConflicts.get(key) === message) return;
-    this.reportedConflicts.set(key, message);
-    void this.options.events.record(
-      {
-        kind: 'Service',
-        name: service.metadata?.name ?? '',
-        namespace: service.metadata?.namespace,
-        uid: service.metadata?.uid,
-      },
-      'Warning',
+  private reportConflict(_key: string, service: V1Service, message: string): void {
+    this.warnings.report(
+      serviceTarget(service),
       'ReflectionConflict',
       `${message} (virtual node ${this.options.scope.nodeName})`,
     );
   }
+}
+
+function serviceTarget(service: V1Service) {
+  return {
+    kind: 'Service',
+    name: service.metadata?.name ?? '',
+    namespace: service.metadata?.namespace,
+    uid: service.metadata?.uid,
+  };
 }
 
 /** The host Service a copy stands for (a slice: its Service in the source slice's namespace). */

@@ -3,10 +3,14 @@ import { isIPv6 } from 'node:net';
 import type { Logger } from 'pino';
 import type { Config } from '../config.ts';
 import type { ClusterClient } from '../kube/client.ts';
+import { messageOf } from '../kube/errors.ts';
+import { policyPatch } from '../namespaces/affinity.ts';
+import type { HostNamespaces } from '../namespaces/host-namespaces.ts';
+import { ANNOTATION_REMOTE_CLUSTERS, remotePatterns } from '../namespaces/policy.ts';
 import type { RemoteRegistry } from '../remotes/registry.ts';
 import { installWebhookConfiguration, type WebhookClientConfig, webhookConfiguration } from './install.ts';
 import type { BurstOptions } from './mutation.ts';
-import { MUTATE_PATH, WebhookServer } from './server.ts';
+import { MUTATE_PATH, MUTATE_POLICY_PATH, WebhookServer } from './server.ts';
 
 /** What burst pods need to know about the virtual nodes, read afresh for every pod. */
 export function burstOptions(config: Config, registry: RemoteRegistry): BurstOptions {
@@ -37,8 +41,10 @@ export async function startBurstWebhook(options: {
   registry: RemoteRegistry;
   signal: AbortSignal;
   logger: Logger;
+  /** The host's namespaces: those with spillway.dev/remote-clusters get the policy's mutation. */
+  namespaces: HostNamespaces;
 }): Promise<WebhookServer> {
-  const { config, host, registry, signal, logger } = options;
+  const { config, host, registry, signal, logger, namespaces } = options;
   const { webhook, kubelet } = config;
   const service = webhook.service;
   const serviceNames = service
@@ -52,6 +58,12 @@ export async function startBurstWebhook(options: {
       ...new Set([kubelet.address, 'localhost', ...(urlHost ? [urlHost] : []), ...serviceNames]),
     ],
     burstOptions: () => burstOptions(config, registry),
+    policy: (pod, namespace) =>
+      policyPatch(
+        pod,
+        remotePatterns(namespaces.get(namespace)),
+        registry.list().map((remote) => remote.name),
+      ),
     logger,
   });
   await server.start(signal);
@@ -60,13 +72,50 @@ export async function startBurstWebhook(options: {
     const clientConfig: WebhookClientConfig = service
       ? { service: { ...service, path: MUTATE_PATH }, caBundle: server.caBundle }
       : { url: webhook.url ?? `https://${address}:${server.port}${MUTATE_PATH}`, caBundle: server.caBundle };
-    await installWebhookConfiguration(
-      host,
-      webhookConfiguration(webhookConfigurationName(config), clientConfig, webhook.timeoutSeconds),
-      logger,
-    );
+    const install = (policyNamespaces: readonly string[]) =>
+      installWebhookConfiguration(
+        host,
+        webhookConfiguration(
+          webhookConfigurationName(config),
+          clientConfig,
+          webhook.timeoutSeconds,
+          policyNamespaces,
+          MUTATE_POLICY_PATH,
+        ),
+        logger,
+      );
+    await namespaces.ready;
+    let installed = policyNamespaces(namespaces);
+    await install(installed);
+    // The namespaces with a remote policy change: the configuration follows (one update at a time).
+    let pending: Promise<void> = Promise.resolve();
+    const unsubscribe = namespaces.subscribe(() => {
+      pending = pending.then(async () => {
+        const wanted = policyNamespaces(namespaces);
+        if (wanted.join() === installed.join()) return;
+        try {
+          await install(wanted);
+          installed = wanted;
+        } catch (error) {
+          logger.warn(
+            { err: messageOf(error) },
+            'could not update the webhook configuration for the namespace policy',
+          );
+        }
+      });
+    });
+    signal.addEventListener('abort', unsubscribe, { once: true });
   }
   return server;
+}
+
+/** The host namespaces whose pods may use only some remotes, sorted. */
+function policyNamespaces(namespaces: HostNamespaces): string[] {
+  return namespaces
+    .list()
+    .filter((n) => n.metadata.annotations[ANNOTATION_REMOTE_CLUSTERS] !== undefined)
+    .map((n) => n.metadata.name)
+    .sort();
 }
 
 /** One configuration per Spillway installation (its namespace) in a host cluster. */

@@ -18,17 +18,37 @@ export type WebhookClientConfig =
       readonly caBundle: string;
     };
 
+/** The same endpoint at another path (the namespace policy's mutation). */
+function atPath(clientConfig: WebhookClientConfig, path: string): WebhookClientConfig {
+  if ('url' in clientConfig) {
+    const url = new URL(clientConfig.url);
+    url.pathname = path;
+    return { ...clientConfig, url: url.toString() };
+  }
+  return { ...clientConfig, service: { ...clientConfig.service, path } };
+}
+
+function client(clientConfig: WebhookClientConfig) {
+  const caBundle = Buffer.from(clientConfig.caBundle).toString('base64');
+  return 'url' in clientConfig
+    ? { url: clientConfig.url, caBundle }
+    : { service: clientConfig.service, caBundle };
+}
+
+/**
+ * The configuration: burst namespaces, burst pods elsewhere and, when some host namespaces restrict
+ * their remotes (spillway.dev/remote-clusters), every new pod of those namespaces (by name: a namespace
+ * selector cannot read annotations), for the policy's required node affinity.
+ */
 export function webhookConfiguration(
   name: string,
   clientConfig: WebhookClientConfig,
   timeoutSeconds: number,
+  policyNamespaces: readonly string[] = [],
+  policyPath = '/mutate-pods-policy',
 ): V1MutatingWebhookConfiguration {
-  const caBundle = Buffer.from(clientConfig.caBundle).toString('base64');
   const common = {
-    clientConfig:
-      'url' in clientConfig
-        ? { url: clientConfig.url, caBundle }
-        : { service: clientConfig.service, caBundle },
+    clientConfig: client(clientConfig),
     rules: [
       {
         operations: ['CREATE'],
@@ -75,6 +95,24 @@ export function webhookConfiguration(
           },
         ],
       },
+      ...(policyNamespaces.length > 0
+        ? [
+            {
+              ...common,
+              clientConfig: client(atPath(clientConfig, policyPath)),
+              name: 'remotes.policy.spillway.dev',
+              namespaceSelector: {
+                matchExpressions: [
+                  {
+                    key: 'kubernetes.io/metadata.name',
+                    operator: 'In',
+                    values: [...policyNamespaces].sort(),
+                  },
+                ],
+              },
+            },
+          ]
+        : []),
     ],
   } as V1MutatingWebhookConfiguration;
 }

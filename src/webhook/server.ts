@@ -9,9 +9,13 @@ import type { Logger } from 'pino';
 import { messageOf } from '../kube/errors.ts';
 import { listen } from '../listen.ts';
 import { CertificateAuthority } from '../tls/pki.ts';
-import { type BurstOptions, burstPatch } from './mutation.ts';
+import { type BurstOptions, burstPatch, type JsonPatchOperation } from './mutation.ts';
 
 export const MUTATE_PATH = '/mutate-pods';
+/** The namespace offloading policy's webhook (src/namespaces/affinity.ts). */
+export const MUTATE_POLICY_PATH = '/mutate-pods-policy';
+
+export type PodMutation = (pod: V1Pod, namespace: string) => JsonPatchOperation[] | undefined;
 const MAX_BODY_BYTES = 4 * 1024 * 1024;
 
 export interface WebhookServerOptions {
@@ -21,6 +25,8 @@ export interface WebhookServerOptions {
   readonly subjectAltNames: readonly string[];
   /** Read per request: the virtual nodes' taints and weights change with the remotes. */
   readonly burstOptions: () => BurstOptions;
+  /** The namespace policy's mutation (MUTATE_POLICY_PATH), if served. */
+  readonly policy?: PodMutation;
   readonly logger: Logger;
 }
 
@@ -29,12 +35,17 @@ interface AdmissionReview {
   request?: { uid?: string; operation?: string; object?: V1Pod; namespace?: string };
 }
 
-/** The AdmissionReview answer for one request (pure, for tests). */
-export function admissionResponse(review: AdmissionReview, options: BurstOptions): Record<string, unknown> {
+/** The AdmissionReview answer for one request (pure, for tests): the burst mutation, or another one. */
+export function admissionResponse(
+  review: AdmissionReview,
+  options: BurstOptions | PodMutation,
+): Record<string, unknown> {
   const uid = review.request?.uid;
   if (typeof uid !== 'string' || !uid) throw new RangeError('request.uid is missing');
   const pod = review.request?.object;
-  const patch = review.request?.operation === 'CREATE' && pod ? burstPatch(pod, options) : undefined;
+  const mutate: PodMutation = typeof options === 'function' ? options : (p) => burstPatch(p, options);
+  const patch =
+    review.request?.operation === 'CREATE' && pod ? mutate(pod, review.request?.namespace ?? '') : undefined;
   return {
     apiVersion: 'admission.k8s.io/v1',
     kind: 'AdmissionReview',
@@ -98,7 +109,9 @@ export class WebhookServer {
       res.end(JSON.stringify(body));
     };
     const url = new URL(req.url ?? '/', 'https://webhook');
-    if (url.pathname !== MUTATE_PATH) return reply(404, { message: `no such path: ${url.pathname}` });
+    const policy = url.pathname === MUTATE_POLICY_PATH ? this.options.policy : undefined;
+    if (url.pathname !== MUTATE_PATH && !policy)
+      return reply(404, { message: `no such path: ${url.pathname}` });
     if (req.method !== 'POST') return reply(405, { message: 'use POST' });
     let body: Buffer;
     try {
@@ -113,7 +126,7 @@ export class WebhookServer {
       return reply(400, { message: 'the body is not JSON' });
     }
     try {
-      const answer = admissionResponse(review, this.options.burstOptions());
+      const answer = admissionResponse(review, policy ?? this.options.burstOptions());
       if ((answer.response as { patch?: string }).patch) {
         this.mutated++;
         this.options.logger.debug(

@@ -52,6 +52,18 @@ afterAll(async () => {
 
 describe('refusals', () => {
   it('refuses a pod that needs host storage', async () => {
+    // A claim of a class that is not Spillway's (see workloads-storage.test.ts for those that are).
+    await host.core.createNamespacedPersistentVolumeClaim({
+      namespace,
+      body: {
+        metadata: { name: 'data' },
+        spec: {
+          storageClassName: 'host-disks',
+          accessModes: ['ReadWriteOnce'],
+          resources: { requests: { storage: '1Gi' } },
+        },
+      },
+    });
     await host.core.createNamespacedPod({
       namespace,
       body: {
@@ -66,6 +78,7 @@ describe('refusals', () => {
     const { pod, condition } = await delegatedCondition('with-claim', 'UnsupportedVolume');
     expect(pod.status?.phase).toBe('Pending');
     expect(condition.message).toContain('volume "data"');
+    expect(condition.message).toContain('a remote cluster cannot mount host storage');
     await warning('with-claim', 'UnsupportedVolume');
   });
 

@@ -1,6 +1,7 @@
 // A host namespace's offloading policy from its annotations, pure: which remotes, which remote namespace,
 // and who keeps a remote namespace two host namespaces ask for.
 import { describe, expect, it } from 'vitest';
+import { policyAffinity, policyPatch } from '../../src/namespaces/affinity.ts';
 import type { HostNamespace } from '../../src/namespaces/host-namespaces.ts';
 import {
   type MappingPolicy,
@@ -105,5 +106,64 @@ describe('remote cluster patterns', () => {
     expect(remoteRefusal(namespace, 'shop', 'us-1')).toMatchObject({ reason: 'RemoteClusterNotAllowed' });
     expect(remoteRefusal(ns('other'), 'other', 'us-1')).toBeUndefined();
     expect(remoteRefusal(ns('none', { 'spillway.dev/remote-clusters': '' }), 'none', 'us-1')).toBeDefined();
+  });
+});
+
+describe('the policy at admission', () => {
+  const pod = (affinity?: object, annotations: Record<string, string> = {}) =>
+    ({ metadata: { annotations }, spec: { containers: [{ name: 'c' }], affinity } }) as never;
+
+  it('allows real nodes and the matching remotes’ virtual nodes, nothing else', () => {
+    expect(
+      policyAffinity(undefined, ['eu-2', 'eu-1']).nodeAffinity
+        ?.requiredDuringSchedulingIgnoredDuringExecution,
+    ).toEqual({
+      nodeSelectorTerms: [
+        { matchExpressions: [{ key: 'type', operator: 'NotIn', values: ['virtual-kubelet'] }] },
+        { matchExpressions: [{ key: 'spillway.dev/cluster', operator: 'In', values: ['eu-1', 'eu-2'] }] },
+      ],
+    });
+    // No remote matches: real nodes only.
+    expect(
+      policyAffinity(undefined, []).nodeAffinity?.requiredDuringSchedulingIgnoredDuringExecution
+        ?.nodeSelectorTerms,
+    ).toHaveLength(1);
+  });
+
+  it('keeps each of the pod’s own terms, ANDed with the policy', () => {
+    const own = {
+      nodeAffinity: {
+        requiredDuringSchedulingIgnoredDuringExecution: {
+          nodeSelectorTerms: [{ matchExpressions: [{ key: 'zone', operator: 'In', values: ['a'] }] }],
+        },
+        preferredDuringSchedulingIgnoredDuringExecution: [{ weight: 1, preference: {} }],
+      },
+    };
+    const result = policyAffinity(own, ['eu-1']).nodeAffinity;
+    expect(result?.requiredDuringSchedulingIgnoredDuringExecution?.nodeSelectorTerms).toEqual([
+      {
+        matchExpressions: [
+          { key: 'zone', operator: 'In', values: ['a'] },
+          { key: 'type', operator: 'NotIn', values: ['virtual-kubelet'] },
+        ],
+      },
+      {
+        matchExpressions: [
+          { key: 'zone', operator: 'In', values: ['a'] },
+          { key: 'spillway.dev/cluster', operator: 'In', values: ['eu-1'] },
+        ],
+      },
+    ]);
+    expect(result?.preferredDuringSchedulingIgnoredDuringExecution).toHaveLength(1);
+  });
+
+  it('patches a pod once, and leaves pods of unrestricted namespaces alone', () => {
+    const patch = policyPatch(pod(), ['eu-*'], ['eu-1', 'us-1']);
+    expect(patch?.map((op) => op.path)).toEqual(['/spec/affinity', '/metadata/annotations']);
+    expect(patch?.[1]?.value).toEqual({ 'spillway.dev/remote-clusters-applied': 'eu-*' });
+    expect(
+      policyPatch(pod(undefined, { 'spillway.dev/remote-clusters-applied': 'eu-*' }), ['eu-*'], []),
+    ).toBeUndefined();
+    expect(policyPatch(pod(), undefined, ['eu-1'])).toBeUndefined();
   });
 });
