@@ -167,6 +167,44 @@ describe('service-account tokens of the host', () => {
   });
 });
 
+describe('a projected token of the pod’s own', () => {
+  it('has the audience and lifetime its source asks for, at its path', async () => {
+    await createPod('vault', {
+      containers: [
+        {
+          name: 'main',
+          image: 'busybox',
+          volumeMounts: [{ name: 'vault-token', mountPath: '/var/run/vault' }],
+        },
+      ],
+      volumes: [
+        {
+          name: 'vault-token',
+          projected: {
+            sources: [{ serviceAccountToken: { path: 'token', audience: 'vault', expirationSeconds: 7200 } }],
+          },
+        },
+      ],
+    });
+    const delegate = await delegateOf('vault');
+    const volume = delegate.spec?.volumes?.find((v) => v.name === 'vault-token');
+    const item = volume?.projected?.sources?.[0]?.secret?.items?.[0];
+    expect(item?.path).toBe('token');
+    const secret = await waitFor('the pod Secret', () => readSecret('vault'));
+    const token = Buffer.from(secret.data?.[item?.key ?? ''] ?? '', 'base64').toString('utf8');
+    const claims = JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString('utf8'));
+    expect(claims.aud).toEqual(['vault']);
+    expect(claims.exp - claims.iat).toBe(7200);
+    // For the audience it names, and not for the host API server's.
+    const forVault = await authentication.createTokenReview({
+      body: { spec: { token, audiences: ['vault'] } },
+    });
+    expect(forVault.status?.authenticated).toBe(true);
+    expect(forVault.status?.user?.username).toBe(`system:serviceaccount:${namespace}:default`);
+    expect((await review(token))?.authenticated ?? false).toBe(false);
+  });
+});
+
 describe('the choice per pod', () => {
   it('remote: the remote ServiceAccount of the same name, mounted by the remote', async () => {
     await remote.core.createNamespacedServiceAccount({ namespace, body: { metadata: { name: 'builder' } } });

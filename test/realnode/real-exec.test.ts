@@ -7,9 +7,9 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { clusters } from '../cluster/fixture.ts';
 import {
-  AGNHOST,
   BUSYBOX,
   kubeconfigOf,
+  NETEXEC,
   outputUntil,
   type RealNodeEnv,
   realNodeEnv,
@@ -51,17 +51,7 @@ beforeAll(async () => {
       },
     ],
   });
-  await env.createPod('web', {
-    containers: [
-      {
-        name: 'main',
-        image: AGNHOST,
-        args: ['netexec', '--http-port=8080'],
-        ports: [{ containerPort: 8080 }],
-        readinessProbe: { httpGet: { path: '/hostname', port: 8080 }, periodSeconds: 2 },
-      },
-    ],
-  });
+  await env.createPod('web', NETEXEC);
   for (const pod of ['shell', 'echoer', 'web']) await env.waitReady(pod);
 });
 

@@ -52,8 +52,11 @@ export function kubeconfigOf(env: RealNodeEnv, side: Side): string {
   return side === 'host' ? clusters.host.kubeconfig : env.remoteInfo.kubeconfig;
 }
 
-/** The shared real-node remote, a namespace on both sides and a Spillway for this file. */
-export async function realNodeEnv(prefix: string): Promise<RealNodeEnv> {
+/**
+ * The shared real-node remote, a namespace on both sides and a Spillway for this file (`extra`: more of
+ * its configuration, as in startSpillway).
+ */
+export async function realNodeEnv(prefix: string, extra: Record<string, unknown> = {}): Promise<RealNodeEnv> {
   const remoteInfo = await clusters.ensure(REAL_NODE_CLUSTER, 'remote', { realNode: true });
   const suffix = uniqueSuffix();
   const namespace = `${prefix}-${suffix}`;
@@ -66,6 +69,7 @@ export async function realNodeEnv(prefix: string): Promise<RealNodeEnv> {
   const spillway: Spillway = await startSpillway({
     hostKubeconfig: clusters.host.kubeconfig,
     remotes: [{ name: remoteName, kubeconfig: remoteInfo.kubeconfig, nodeName }],
+    extra,
   });
   const kubeOf = (side: Side) => (side === 'host' ? host : remote);
   const env: RealNodeEnv = {
@@ -156,6 +160,19 @@ export async function outputUntil(
     { timeoutMs },
   );
 }
+
+/** agnhost netexec on 8080, Ready once it answers `/hostname` (which returns the pod's hostname). */
+export const NETEXEC: Partial<V1PodSpec> = {
+  containers: [
+    {
+      name: 'main',
+      image: AGNHOST,
+      args: ['netexec', '--http-port=8080'],
+      ports: [{ containerPort: 8080 }],
+      readinessProbe: { httpGet: { path: '/hostname', port: 8080 }, periodSeconds: 2 },
+    },
+  ],
+};
 
 /** A container's status on one side, by name. */
 export function containerStatus(pod: V1Pod, container: string) {
