@@ -1,24 +1,16 @@
 // Applies the planner's workload actions (plan-workload.ts), each write with its precondition: the pod's
 // own Secret (TokenRequests on the host bound to the host pod, then a create, or a merge patch with the
 // Secret's resourceVersion; deletes with its UID), ephemeral containers and resizes through the
-// delegate's subresources with its resourceVersion. Decides nothing: answers that need a decision are
+// delegate's subresources (execute-subresources.ts). Decides nothing: answers that need a decision are
 // remembered (WorkloadMemory) and the key is planned again.
-import type { V1EphemeralContainer, V1Pod, V1Secret } from '@kubernetes/client-node';
+import type { V1Pod, V1Secret } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import {
-  isAlreadyExists,
-  isConflict,
-  isForbidden,
-  isInvalid,
-  isNotFound,
-  messageOf,
-  statusCodeOf,
-} from '../kube/errors.ts';
+import { isAlreadyExists, isConflict, isNotFound, messageOf, statusCodeOf } from '../kube/errors.ts';
 import type { EventType } from '../kube/events.ts';
 import { isOwnedObject, LABEL_HOST_POD_UID, LABEL_VIRTUAL_NODE } from '../ownership.ts';
 import type { ClusterWrites, NamespaceEnsurer } from './execute.ts';
+import { DelegateSubresources } from './execute-subresources.ts';
 import { ANNOTATION_HOST_NAME, ANNOTATION_HOST_NAMESPACE } from './forge.ts';
-import type { ContainerResize } from './live.ts';
 import type { PodMemory } from './memory.ts';
 import type { ObjectRef } from './plan.ts';
 import {
@@ -45,7 +37,6 @@ export interface WorkloadExecutorOptions {
   readonly event: (pod: V1Pod, type: EventType, reason: string, message: string) => Promise<void>;
 }
 
-const podPath = (namespace: string, name: string) => `/api/v1/namespaces/${namespace}/pods/${name}`;
 const secretPath = (namespace: string, name: string) => `/api/v1/namespaces/${namespace}/secrets/${name}`;
 const base64 = (text: string) => Buffer.from(text, 'utf8').toString('base64');
 
@@ -59,8 +50,12 @@ export class WorkloadExecutor {
     resizes: 0,
   };
 
+  /** Ephemeral containers and resizes, through the delegate's subresources. */
+  readonly subresources: DelegateSubresources;
+
   constructor(options: WorkloadExecutorOptions) {
     this.options = options;
+    this.subresources = new DelegateSubresources(options, this.counts);
   }
 
   get calls(): number {
@@ -233,109 +228,6 @@ export class WorkloadExecutor {
       }
     }
     if (key) this.options.workloadMemory.forgetPodSecret(key);
-  }
-
-  async addEphemeralContainers(
-    hostPod: V1Pod,
-    key: string,
-    target: ObjectRef,
-    resourceVersion: string,
-    containers: readonly V1EphemeralContainer[],
-    log: Logger,
-  ): Promise<void> {
-    const names = containers.map((c) => c.name).join(', ');
-    log.info({ containers: names }, 'adding ephemeral containers to the delegate');
-    const body = { spec: { ephemeralContainers: containers } };
-    const what = `ephemeral container(s) ${names}`;
-    if (
-      await this.subresource(
-        hostPod,
-        key,
-        target,
-        'ephemeralcontainers',
-        resourceVersion,
-        body,
-        'EphemeralContainerRejected',
-        what,
-      )
-    ) {
-      this.counts.ephemeralContainerAdds++;
-    }
-  }
-
-  async resizeDelegate(
-    hostPod: V1Pod,
-    key: string,
-    target: ObjectRef,
-    resourceVersion: string,
-    containers: readonly ContainerResize[],
-    log: Logger,
-  ): Promise<void> {
-    log.info({ containers: containers.map((c) => c.name) }, 'resizing the delegate');
-    const list = (init: boolean) =>
-      containers.filter((c) => c.init === init).map((c) => ({ name: c.name, resources: c.resources }));
-    const spec: Record<string, unknown> = {};
-    if (list(false).length > 0) spec.containers = list(false);
-    if (list(true).length > 0) spec.initContainers = list(true);
-    if (
-      await this.subresource(
-        hostPod,
-        key,
-        target,
-        'resize',
-        resourceVersion,
-        { spec },
-        'ResizeRejected',
-        'the resize',
-      )
-    ) {
-      this.counts.resizes++;
-    }
-  }
-
-  /**
-   * A strategic merge patch of a delegate subresource with its resourceVersion. A conflict means the
-   * cache was behind (its update plans this again); a refusal is said once on the host pod and not
-   * retried until the pod changes again.
-   */
-  private async subresource(
-    hostPod: V1Pod,
-    key: string,
-    target: ObjectRef,
-    subresource: string,
-    resourceVersion: string,
-    body: Record<string, unknown>,
-    reason: string,
-    what: string,
-  ): Promise<boolean> {
-    try {
-      await this.options.remote.patch(
-        `${podPath(target.namespace, target.name)}/${subresource}`,
-        { metadata: { uid: target.uid, resourceVersion }, ...body },
-        'strategic',
-      );
-      return true;
-    } catch (error) {
-      if (isConflict(error) || isNotFound(error)) return false;
-      if (isInvalid(error) || isForbidden(error) || statusCodeOf(error) === 400) {
-        await this.options.event(
-          hostPod,
-          'Warning',
-          reason,
-          `remote cluster refused ${what} on delegate ${target.namespace}/${target.name}: ${messageOf(error)}`,
-        );
-        this.options.memory.markSpecInSync(
-          key,
-          hostPod.metadata?.uid ?? '',
-          hostPod.metadata?.resourceVersion ?? '',
-          resourceVersion,
-        );
-        return false;
-      }
-      throw new Error(`patching ${subresource} of delegate ${target.namespace}/${target.name}`, {
-        cause: error,
-      });
-    }
   }
 }
 

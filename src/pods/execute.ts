@@ -188,23 +188,10 @@ export class PodExecutor {
         return undefined;
       case 'writePodSecret':
         return this.options.workload.writePodSecret(hostPod, key, action.write, log);
-      case 'addEphemeralContainers': {
-        const { target, resourceVersion, containers } = action;
-        await this.options.workload.addEphemeralContainers(
-          hostPod,
-          key,
-          target,
-          resourceVersion,
-          containers,
-          log,
-        );
+      case 'addEphemeralContainers':
+      case 'resizeDelegate':
+        await this.options.workload.subresources.apply(hostPod, key, action, log);
         return undefined;
-      }
-      case 'resizeDelegate': {
-        const { target, resourceVersion, containers } = action;
-        await this.options.workload.resizeDelegate(hostPod, key, target, resourceVersion, containers, log);
-        return undefined;
-      }
     }
   }
 

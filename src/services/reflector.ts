@@ -4,28 +4,24 @@
 // networks are routable. Keyed by host Service, reconciled whenever either side changes: host edits and
 // endpoint changes are carried over, a copy edited or deleted remotely is restored, and copies go
 // (after a short linger) once no pod of the namespace is on the node, at once when the host Service goes
-// or opts out. Writes are server-side applies with the copy's resourceVersion as precondition; a
-// same-named Service that is not ours is never touched (an event on the host Service says so); one that
-// another virtual node of this host cluster reflects is left to it (the content is the same).
+// or opts out. The writes, with their preconditions and conflicts, are copies.ts's.
 import type { V1EndpointSlice, V1Pod, V1Service } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import type { ClusterClient } from '../kube/client.ts';
-import { isConflict, isInvalid, isNotFound } from '../kube/errors.ts';
 import type { EventRecorder } from '../kube/events.ts';
 import { Informer, type InformerEvent, keyOf, trimMetadata } from '../kube/informer.ts';
 import type { HostNamespaces } from '../namespaces/host-namespaces.ts';
-import { isOwnedObject, LABEL_VIRTUAL_NODE, ownedSelector } from '../ownership.ts';
+import { LABEL_VIRTUAL_NODE, ownedSelector } from '../ownership.ts';
 import type { NamespaceEnsurer } from '../pods/execute.ts';
 import type { ReflectionScope } from '../pods/references.ts';
-import { ANNOTATION_SOURCE, FIELD_MANAGER, LABEL_REFLECTED } from '../pods/reflect.ts';
+import { ANNOTATION_SOURCE, LABEL_REFLECTED } from '../pods/reflect.ts';
 import { WorkQueue } from '../queue/workqueue.ts';
-import { Warnings } from '../workloads.ts';
-import { isHeadless, reflectionWanted, remoteService, remoteSlice, sameService, sameSlice } from './forge.ts';
+import { RemoteCopies, SLICES } from './copies.ts';
+import { reflectionWanted, remoteService, remoteSlice } from './forge.ts';
 import { type HostServices, LABEL_SERVICE_NAME } from './host-services.ts';
 
 /** Copies stay this long after the namespace's last pod left the node (a rolling update: pods come back). */
 const LINGER_MS = 5_000;
-const SLICES = '/apis/discovery.k8s.io/v1';
 
 export interface ServiceReflectorOptions {
   readonly remote: ClusterClient;
@@ -50,16 +46,13 @@ export class ServiceReflector {
   /** Host namespace → keys of this node's host pods in it. */
   private readonly usage = new Map<string, Set<string>>();
   private readonly unusedSince = new Map<string, number>();
-  private readonly warnings: Warnings;
+  private readonly copies: RemoteCopies;
   /** Host Service key → this node's copies standing for it (Services and slices). */
   private readonly bySource = new Map<string, Set<V1Service | V1EndpointSlice>>();
   private mode: 'run' | 'drain' = 'run';
-  /** Writes so far (tests read them: a no-op reconcile adds none). */
-  readonly counts = { applies: 0, deletes: 0 };
 
   constructor(options: ServiceReflectorOptions) {
     this.options = options;
-    this.warnings = new Warnings(options.events);
     const { remote, scope, logger } = options;
     const informer = <T extends V1Service | V1EndpointSlice>(kind: string, path: string) => {
       const cache = new Informer<T>({
@@ -90,6 +83,7 @@ export class ServiceReflector {
     };
     this.services = informer<V1Service>('Service', '/api/v1/services');
     this.slices = informer<V1EndpointSlice>('EndpointSlice', `${SLICES}/endpointslices`);
+    this.copies = new RemoteCopies({ ...options, services: this.services, slices: this.slices });
     this.queue = new WorkQueue({
       name: `services/${scope.nodeName}`,
       workers: 2,
@@ -166,6 +160,11 @@ export class ServiceReflector {
     }
   }
 
+  /** Writes so far (a no-op reconcile adds none). */
+  get counts(): { readonly applies: number; readonly deletes: number } {
+    return this.copies.counts;
+  }
+
   describe(): string {
     return `${this.mine(this.services).length} reflected Services for ${this.usage.size} namespaces`;
   }
@@ -221,15 +220,15 @@ export class ServiceReflector {
       const lingering = this.mode === 'run' && service && !this.inUse(namespace) && since !== undefined;
       if (lingering && Date.now() - since < LINGER_MS)
         return { requeueAfter: since + LINGER_MS - Date.now() };
-      for (const copy of [...slices, ...copies]) await this.deleteCopy(copy);
+      for (const copy of [...slices, ...copies]) await this.copies.deleteCopy(copy);
       return undefined;
     }
     const remoteNamespace = this.options.remoteNamespace(namespace);
     const desired = remoteService(service, remoteNamespace, this.options.scope);
     // A copy left in another remote namespace (the mapping moved) goes.
     for (const stale of copies.filter((c) => c.metadata?.namespace !== remoteNamespace))
-      await this.deleteCopy(stale);
-    const outcome = await this.writeService(key, service, desired);
+      await this.copies.deleteCopy(stale);
+    const outcome = await this.copies.writeService(service, desired);
     if (outcome === 'conflict') return { requeueAfter: 60_000 };
     if (outcome === 'replaced' || outcome === 'elsewhere')
       return outcome === 'replaced' ? { requeueAfter: 1000 } : undefined;
@@ -240,130 +239,10 @@ export class ServiceReflector {
             .slicesOf(key)
             .map((slice) => remoteSlice(slice, service, remoteNamespace, this.options.scope));
     const names = new Set(wantedSlices.map((s) => keyOf(s)));
-    for (const slice of wantedSlices) await this.writeSlice(slice);
-    for (const stale of slices.filter((s) => !names.has(keyOf(s)))) await this.deleteCopy(stale);
+    for (const slice of wantedSlices) await this.copies.writeSlice(slice);
+    for (const stale of slices.filter((s) => !names.has(keyOf(s)))) await this.copies.deleteCopy(stale);
     return undefined;
   }
-
-  /**
-   * The remote Service made to match. 'conflict': the name is someone else's; 'elsewhere': another
-   * virtual node of this host cluster reflects it; 'replaced': deleted to be made again (a change the
-   * API does not allow in place: headless or not, ExternalName or not).
-   */
-  private async writeService(
-    key: string,
-    service: V1Service,
-    desired: V1Service,
-  ): Promise<'written' | 'conflict' | 'elsewhere' | 'replaced'> {
-    const namespace = desired.metadata?.namespace ?? '';
-    const name = desired.metadata?.name ?? '';
-    const path = `/api/v1/namespaces/${namespace}/services/${name}`;
-    let current = this.services.get(`${namespace}/${name}`);
-    if (current && current.metadata?.labels?.[LABEL_VIRTUAL_NODE] !== this.options.scope.nodeName)
-      return 'elsewhere';
-    if (current && sameService(current, desired)) return 'written';
-    if (
-      current &&
-      (isHeadless(current) !== isHeadless(desired) || current.spec?.type !== desired.spec?.type)
-    ) {
-      await this.deleteCopy(current);
-      return 'replaced';
-    }
-    if (!current) {
-      await this.options.namespaces.ensure(namespace);
-      current = await this.options.remote.get<V1Service>(path).catch((error: unknown) => {
-        if (isNotFound(error)) return undefined;
-        throw error;
-      });
-      if (current && !isOwnedObject(current.metadata?.labels, this.options.scope.hostClusterName)) {
-        this.reportConflict(
-          key,
-          service,
-          `Service ${namespace}/${name} exists in the remote cluster and is not this Spillway's; it is not reflected there`,
-        );
-        return 'conflict';
-      }
-      if (current && current.metadata?.labels?.[LABEL_VIRTUAL_NODE] !== this.options.scope.nodeName)
-        return 'elsewhere';
-    }
-    await this.apply(path, desired, current?.metadata?.resourceVersion);
-    this.warnings.clear(serviceTarget(service));
-    return 'written';
-  }
-
-  private async writeSlice(desired: V1EndpointSlice): Promise<void> {
-    const namespace = desired.metadata?.namespace ?? '';
-    const name = desired.metadata?.name ?? '';
-    const path = `${SLICES}/namespaces/${namespace}/endpointslices/${name}`;
-    let current = this.slices.get(`${namespace}/${name}`);
-    if (current && sameSlice(current, desired)) return;
-    if (!current) {
-      current = await this.options.remote.get<V1EndpointSlice>(path).catch((error: unknown) => {
-        if (isNotFound(error)) return undefined;
-        throw error;
-      });
-      // Slice names carry this host cluster's and node's names: one that is not ours is left alone.
-      if (current && !isOwnedObject(current.metadata?.labels, this.options.scope.hostClusterName)) return;
-    }
-    await this.apply(path, desired, current?.metadata?.resourceVersion);
-  }
-
-  private async apply(
-    path: string,
-    desired: V1Service | V1EndpointSlice,
-    resourceVersion: string | undefined,
-  ) {
-    const body = resourceVersion
-      ? { ...desired, metadata: { ...desired.metadata, resourceVersion } }
-      : desired;
-    try {
-      await this.options.remote.patch(path, body, 'apply', {
-        query: { fieldManager: FIELD_MANAGER, force: true },
-      });
-      this.counts.applies++;
-    } catch (error) {
-      const namespace = desired.metadata?.namespace ?? '';
-      if (this.options.namespaces.isGone(error)) this.options.namespaces.forget(namespace);
-      if (isConflict(error)) throw new Error(`${path} changed while writing it; retrying`, { cause: error });
-      if (isInvalid(error)) {
-        this.options.logger.warn({ path, err: error }, 'the remote refused a reflected object');
-      }
-      throw new Error(`reflecting ${path}`, { cause: error });
-    }
-  }
-
-  /** Deletes a copy of ours, only the one we saw (UID precondition). */
-  private async deleteCopy(copy: V1Service | V1EndpointSlice): Promise<void> {
-    const namespace = copy.metadata?.namespace ?? '';
-    const name = copy.metadata?.name ?? '';
-    const path =
-      'addressType' in copy
-        ? `${SLICES}/namespaces/${namespace}/endpointslices/${name}`
-        : `/api/v1/namespaces/${namespace}/services/${name}`;
-    try {
-      await this.options.remote.delete(path, { preconditions: { uid: copy.metadata?.uid } });
-      this.counts.deletes++;
-    } catch (error) {
-      if (!isNotFound(error) && !isConflict(error)) throw new Error(`deleting ${path}`, { cause: error });
-    }
-  }
-
-  private reportConflict(_key: string, service: V1Service, message: string): void {
-    this.warnings.report(
-      serviceTarget(service),
-      'ReflectionConflict',
-      `${message} (virtual node ${this.options.scope.nodeName})`,
-    );
-  }
-}
-
-function serviceTarget(service: V1Service) {
-  return {
-    kind: 'Service',
-    name: service.metadata?.name ?? '',
-    namespace: service.metadata?.namespace,
-    uid: service.metadata?.uid,
-  };
 }
 
 /** The host Service a copy stands for (a slice: its Service in the source slice's namespace). */

@@ -1,8 +1,9 @@
 // Services across clusters on real clusters (KWOK nodes): the Services of a namespace with pods on the
 // virtual node appear in its remote namespace, selector-less, with the remote's own cluster IP (headless
 // kept headless) and EndpointSlices of the endpoints the host sees ready; the delegates' own IPs are in
-// the host's EndpointSlices through their mirrored status. Opt-outs per Service and per namespace, host
-// edits, remote edits and deletions are followed.
+// the host's EndpointSlices through their mirrored status. Opt-outs and opt-ins per Service and per
+// namespace, a remote namesake that is not ours (left alone, an event), host edits, remote edits and
+// deletions are followed.
 import { DiscoveryV1Api, PatchStrategy, setHeaderOptions, type V1Service } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Spillway } from '../../src/app.ts';
@@ -170,6 +171,40 @@ describe('Services across clusters', () => {
     await waitFor('web reflected', () => readRemote('web'));
     expect(await readRemote('private')).toBeUndefined();
     expect(await readRemote('web', quiet)).toBeUndefined();
+  });
+
+  it('reflects a Service that opts in, in a namespace that opts out (the Service’s choice wins)', async () => {
+    await host.core.createNamespacedService({
+      namespace: quiet,
+      body: {
+        metadata: { name: 'wanted', annotations: { 'spillway.dev/reflect': 'true' } },
+        spec: { selector: { app: 'web' }, ports: [{ port: 80 }] },
+      },
+    });
+    const copy = await waitFor('wanted reflected', () => readRemote('wanted', quiet));
+    expect(copy.spec?.selector).toBeUndefined();
+    expect(await readRemote('web', quiet)).toBeUndefined();
+  });
+
+  it('leaves a same-named remote Service that is not Spillway’s alone, and says so on the host Service', async () => {
+    await remote.core.createNamespacedService({
+      namespace,
+      body: { metadata: { name: 'legacy' }, spec: { ports: [{ port: 9999 }] } },
+    });
+    await service('legacy', { app: 'web' });
+    const event = await waitFor('a ReflectionConflict event', async () => {
+      const events = await host.core.listNamespacedEvent({
+        namespace,
+        fieldSelector: 'involvedObject.kind=Service,involvedObject.name=legacy',
+      });
+      return events.items.find((e) => e.reason === 'ReflectionConflict');
+    });
+    expect(event.type).toBe('Warning');
+    expect(event.message).toContain('is not this Spillway');
+    const untouched = await readRemote('legacy');
+    expect(untouched?.spec?.ports?.map((p) => p.port)).toEqual([9999]);
+    expect(untouched?.metadata?.labels?.['spillway.dev/host-cluster']).toBeUndefined();
+    expect(await remoteEndpoints('legacy')).toEqual([]);
   });
 
   it('carries host edits over and restores a copy edited or deleted in the remote', async () => {
