@@ -13,9 +13,9 @@ import { startSpillway } from '../support/spillway.ts';
 import { waitFor } from '../support/wait.ts';
 import {
   createDeployment,
-  delegatesCollected,
   pinnedSpec,
   podsWithLabel,
+  tearDownVirtualNode,
   waitForNodeReady,
   waitForRunning,
 } from '../support/workloads.ts';
@@ -94,14 +94,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await host.core.deleteNamespace({ name: namespace }).catch(() => {});
-  await host.core.deleteNamespace({ name: quiet }).catch(() => {});
-  await delegatesCollected(remote, namespace);
-  await delegatesCollected(remote, quiet);
-  await spillway?.stop();
-  await host.core.deleteNode({ name: nodeName }).catch(() => {});
-  await remote.core.deleteNamespace({ name: namespace }).catch(() => {});
-  await remote.core.deleteNamespace({ name: quiet }).catch(() => {});
+  await tearDownVirtualNode({ host, remote, spillway, nodeName, namespaces: [namespace, quiet] });
 });
 
 describe('Services across clusters', () => {

@@ -16,7 +16,7 @@ import { clusters } from '../cluster/fixture.ts';
 import { condition, kube, uniqueSuffix } from '../support/kube.ts';
 import { startSpillway } from '../support/spillway.ts';
 import { waitFor } from '../support/wait.ts';
-import { delegatesCollected, pinnedSpec, waitForNodeReady } from '../support/workloads.ts';
+import { pinnedSpec, tearDownVirtualNode, waitForNodeReady } from '../support/workloads.ts';
 
 const suffix = uniqueSuffix();
 const remoteName = `tokens-${suffix}`;
@@ -77,11 +77,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await host.core.deleteNamespace({ name: namespace }).catch(() => {});
-  await delegatesCollected(remote, namespace);
-  await spillway?.stop();
-  await host.core.deleteNode({ name: nodeName }).catch(() => {});
-  await remote.core.deleteNamespace({ name: namespace }).catch(() => {});
+  await tearDownVirtualNode({ host, remote, spillway, nodeName, namespaces: [namespace] });
 });
 
 describe('service-account tokens of the host', () => {
