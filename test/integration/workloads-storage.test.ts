@@ -2,7 +2,8 @@
 // provisioned in the remote (bound there by its controller-manager to static PersistentVolumes), the
 // host claims are bound to volumes Spillway makes, pinned to the virtual node, so a StatefulSet's pod
 // comes back where its data is; deleting a host claim deletes the remote one (reclaim policy Delete) or
-// keeps it (Retain); generic ephemeral volumes go with their pod.
+// keeps it (Retain); a remote namesake that is not ours is left alone (an event); generic ephemeral
+// volumes go with their pod.
 import { AppsV1Api, StorageV1Api, type V1PersistentVolumeClaim } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Spillway } from '../../src/app.ts';
@@ -256,6 +257,42 @@ describe('claims on a virtual node', () => {
     });
     const copy = await boundClaim(() => remoteClaim('fast'), 'the mapped claim bound');
     expect(copy.spec?.storageClassName).toBe(mapped);
+  });
+
+  it('leaves a same-named remote claim that is not Spillway’s alone, and says so on the host claim', async () => {
+    await remote.core.createNamespace({ body: { metadata: { name: namespace } } }).catch(() => {});
+    await remote.core.createNamespacedPersistentVolumeClaim({
+      namespace,
+      body: { ...claimSpec('someone-elses'), metadata: { name: remoteName_('taken') } },
+    });
+    await host.core.createNamespacedPersistentVolumeClaim({
+      namespace,
+      body: { ...claimSpec(deleting), metadata: { name: 'taken' } },
+    });
+    await host.core.createNamespacedPod({
+      namespace,
+      body: {
+        metadata: { name: 'taker', labels: { app: 'taker' } },
+        spec: pinnedSpec(remoteName, {
+          volumes: [{ name: 'data', persistentVolumeClaim: { claimName: 'taken' } }],
+        }),
+      },
+    });
+    const event = await waitFor('a ProvisioningFailed event', async () => {
+      const events = await host.core.listNamespacedEvent({
+        namespace,
+        fieldSelector: 'involvedObject.kind=PersistentVolumeClaim,involvedObject.name=taken',
+      });
+      return events.items.find((e) => e.reason === 'ProvisioningFailed');
+    });
+    expect(event.type).toBe('Warning');
+    expect(event.message).toContain('is not this Spillway');
+    const untouched = await remoteClaim('taken');
+    expect(untouched?.spec?.storageClassName).toBe('someone-elses');
+    expect(untouched?.metadata?.labels?.['spillway.dev/host-cluster']).toBeUndefined();
+    expect((await hostClaim('taken'))?.status?.phase).toBe('Pending');
+    await host.core.deleteNamespacedPod({ name: 'taker', namespace, gracePeriodSeconds: 0 });
+    await host.core.deleteNamespacedPersistentVolumeClaim({ name: 'taken', namespace });
   });
 
   it('provisions a generic ephemeral volume, and deletes it with its pod', async () => {
