@@ -44,6 +44,7 @@ beforeAll(async () => {
             { name: 'POD_UID', valueFrom: { fieldRef: { fieldPath: 'metadata.uid' } } },
             { name: 'POD_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
             { name: 'POD_IP', valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } },
+            { name: 'HOST_IP', valueFrom: { fieldRef: { fieldPath: 'status.hostIP' } } },
             { name: 'NODE', valueFrom: { fieldRef: { fieldPath: 'spec.nodeName' } } },
             { name: 'ACCOUNT', valueFrom: { fieldRef: { fieldPath: 'spec.serviceAccountName' } } },
             { name: 'CPU_LIMIT', valueFrom: { resourceFieldRef: { resource: 'limits.cpu', divisor: '1m' } } },
@@ -127,6 +128,9 @@ describe('the downward API on a real container', { tags: ['real-node'] }, () => 
     expect(await exec('info', 'echo "$POD_UID $POD_NAMESPACE $POD_IP $CPU_LIMIT"')).toBe(
       `${hostPod.metadata?.uid} ${env.namespace} ${hostPod.status?.podIP} 250\n`,
     );
+    // The node the container really runs on (the real node is named and addressed 127.0.0.1).
+    expect(await exec('info', 'echo "$HOST_IP"')).toBe(`${delegate.status?.hostIP}\n`);
+    expect(delegate.status?.hostIP).toBe('127.0.0.1');
     expect(
       await exec('info', 'cat /etc/podinfo/uid; echo; cat /etc/podinfo/name; echo; cat /etc/podinfo/cpu'),
     ).toBe(`${hostPod.metadata?.uid}\ninfo\n250`);
@@ -216,7 +220,8 @@ describe('a deleted host pod’s token', { tags: ['real-node'] }, () => {
   it('stops authenticating once the host pod is gone', async () => {
     const token = await exec('api', `cat ${ACCOUNT}/token`);
     expect((await review(token))?.authenticated).toBe(true);
-    await env.host.core.deleteNamespacedPod({ name: 'api', namespace: env.namespace });
+    // sleep as PID 1 ignores SIGTERM: a short grace period, not the default 30 s.
+    await env.host.core.deleteNamespacedPod({ name: 'api', namespace: env.namespace, gracePeriodSeconds: 1 });
     // The host API server checks the bound pod (a success is cached for up to 10 s).
     const refused = await waitFor(
       'the token refused',
