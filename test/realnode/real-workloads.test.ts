@@ -142,33 +142,32 @@ describe('the downward API on a real container', { tags: ['real-node'] }, () => 
       `${env.nodeName} default\ninfo-host\n1\n`,
     );
   });
+});
 
-  it('follows the host pod’s labels into the file, as a kubelet does', async () => {
+describe('the kubelet’s Secret-volume sync on a real container', { tags: ['real-node'] }, () => {
+  it('carries the host pod’s new labels and a refreshed token into the files, as for its own', async () => {
     await env.host.core.patchNamespacedPod(
       { name: 'info', namespace: env.namespace, body: { metadata: { labels: { release: 'blue' } } } },
       setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
     );
-    // The kubelet refreshes Secret volumes on its sync period (about a minute, plus its cache).
-    await waitFor(
-      'the labels file updated in the container',
-      async () =>
-        (await exec('info', 'cat /etc/podinfo/labels')).includes('release="blue"') ? true : undefined,
-      { timeoutMs: 180_000, intervalMs: 2000 },
-    );
-  });
-});
-
-describe('a refreshed service-account token on a real container', { tags: ['real-node'] }, () => {
-  it('reaches the container’s file, as a kubelet’s own refresh does, and authenticates', async () => {
-    // Requested again every 30 s; the kubelet rewrites Secret volumes on its sync period.
-    const token = await waitFor(
-      'a new token in the container',
-      async () => {
-        const current = await exec('api', `cat ${ACCOUNT}/token`);
-        return current !== firstToken ? current : undefined;
-      },
-      { timeoutMs: 180_000, intervalMs: 2000 },
-    );
+    // The kubelet rewrites Secret volumes on its sync period (about a minute, plus its cache); the token
+    // is requested again every 30 s. The two pods' syncs are awaited together.
+    const [, token] = await Promise.all([
+      waitFor(
+        'the labels file updated in the container',
+        async () =>
+          (await exec('info', 'cat /etc/podinfo/labels')).includes('release="blue"') ? true : undefined,
+        { timeoutMs: 180_000, intervalMs: 2000 },
+      ),
+      waitFor(
+        'a new token in the container',
+        async () => {
+          const current = await exec('api', `cat ${ACCOUNT}/token`);
+          return current !== firstToken ? current : undefined;
+        },
+        { timeoutMs: 180_000, intervalMs: 2000 },
+      ),
+    ]);
     expect((await review(token))?.user?.extra?.['authentication.kubernetes.io/pod-name']).toEqual(['api']);
   });
 });
