@@ -89,6 +89,12 @@ export class Spillway {
       });
       this.discovery.start(this.controller.signal);
     }
+    // Once every remote is known (the discovered ones too), nodes left by remotes removed without a drain are reported.
+    const registry = this.registryInstance;
+    const configured = new Set(this.config.remotes.map((r) => r.name));
+    void (this.discovery?.ready ?? Promise.resolve()).then(() =>
+      setTimeout(() => void registry.reportUnknownNodes(configured), 10_000).unref(),
+    );
     const kubelet = this.config.kubelet;
     this.kubeletServer = new KubeletServer({
       bindAddress: kubelet.bindAddress ?? kubelet.address,

@@ -183,6 +183,9 @@ export class NodeController {
     const now = Date.now();
     if (reachable && !this.options.view.synced && now - this.startedAt < 15_000) return { requeueAfter: 200 };
     const current = this.current();
+    // After a restart the node says what it said before until the remote has been reached once, or
+    // its grace period is over: a slow first probe (a loaded machine) must not flap it NotReady.
+    if (current && this.options.health.reachability().state === 'connecting') return { requeueAfter: 500 };
     const desired = this.desired(current);
     const reportInterval = this.options.statusReportIntervalMs ?? 5 * 60_000;
     if (!current) {

@@ -3,7 +3,11 @@
 // of two ways (see remote.ts): stop() hands a remote over and touches nothing; drain() removes it from
 // service (its delegates and copies deleted, its host pods failed, its node deleted). forceRemove() is
 // the drain of a remote that is gone for good: nothing is asked of it.
+import type { V1Node } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
+import { messageOf } from '../kube/errors.ts';
+import { ANNOTATION_OWNER, isOwnedBy } from '../node/forge.ts';
+import { LABEL_MANAGED_BY, MANAGED_BY_VALUE } from '../ownership.ts';
 import { forceRemove } from './force.ts';
 import { RemoteCluster, type RemoteContext, type RemoteSpec } from './remote.ts';
 
@@ -115,6 +119,37 @@ export class RemoteRegistry {
     })().finally(() => this.removals.delete(name));
     this.removals.set(name, removal);
     return removal;
+  }
+
+  /**
+   * Says so (a log line and a Warning event on the node) when a virtual node of this host cluster
+   * belongs to no remote Spillway runs: its remote was deleted from the configuration without
+   * `remove: drain`, so nothing can reach its delegates any more. Nothing is changed.
+   */
+  async reportUnknownNodes(known: ReadonlySet<string>): Promise<void> {
+    const { host, config, events } = this.context;
+    try {
+      const nodes = await host.get<{ items: V1Node[] }>('/api/v1/nodes', {
+        query: { labelSelector: `${LABEL_MANAGED_BY}=${MANAGED_BY_VALUE}` },
+      });
+      for (const node of nodes.items) {
+        if (!isOwnedBy(node, config.hostClusterName)) continue;
+        const remote = node.metadata?.annotations?.[ANNOTATION_OWNER]?.split('/')[1] ?? '';
+        if (known.has(remote) || this.remotes.has(remote) || this.removals.has(remote)) continue;
+        const message =
+          `virtual node ${node.metadata?.name} belongs to remote cluster ${remote}, which is no longer configured: ` +
+          'its pods stay as they are. Configure it again with remove: drain to drain it, or with remove: force if it is gone for good';
+        this.logger.warn({ node: node.metadata?.name, remote }, message);
+        await events.record(
+          { kind: 'Node', name: node.metadata?.name ?? '', uid: node.metadata?.uid },
+          'Warning',
+          'RemoteClusterNotConfigured',
+          message,
+        );
+      }
+    } catch (error) {
+      this.logger.info({ err: messageOf(error) }, 'could not look for virtual nodes of unconfigured remotes');
+    }
   }
 
   /** Shutdown: every remote stops (removals under way resume at the next start). */
