@@ -18,5 +18,6 @@ COPY --from=build /src/dist ./dist
 USER node
 # The kubelet API (logs, exec, attach, port-forward, metrics) that the host API server calls.
 EXPOSE 10250
-ENTRYPOINT ["node", "dist/main.js"]
+# A small young generation keeps streams' dead buffers from piling up (src/kubelet/runtime-flags.ts).
+ENTRYPOINT ["node", "--max-semi-space-size=4", "dist/main.js"]
 CMD ["run", "--config", "/etc/spillway/config.yaml"]

@@ -11,7 +11,8 @@ import { type Dispatcher, fetch } from 'undici';
 import { VERSION } from '../version.ts';
 import { isRetriable, retryAfterSecondsOf } from './errors.ts';
 
-export type Lane = 'normal' | 'heartbeat';
+/** normal: rate-limited; heartbeat: leases; auth: the kubelet API's TokenReviews and SubjectAccessReviews. */
+export type Lane = 'normal' | 'heartbeat' | 'auth';
 
 const DISPATCHER_LIFETIME_MS = 10 * 60_000;
 
@@ -69,6 +70,8 @@ export class ClusterClient {
     this.lanes = {
       normal: new PQueue({ concurrency: options.burst ?? 100, intervalCap: qps, interval: 1000 }),
       heartbeat: new PQueue({ concurrency: 8 }),
+      // Callers of the kubelet API neither wait behind pod work nor, however many, delay it.
+      auth: new PQueue({ concurrency: 8 }),
     };
   }
 
@@ -211,6 +214,7 @@ export class ClusterClient {
   close(): void {
     this.lanes.normal.clear();
     this.lanes.heartbeat.clear();
+    this.lanes.auth.clear();
     void this.dispatcher?.close().catch(() => {});
     this.dispatcher = undefined;
   }
