@@ -304,7 +304,7 @@ export class RemoteOwnership {
       owned.fence.lose('handed over');
       this.owned.delete(name);
       losses.labels('handover').inc();
-      await this.options.registry.release(name);
+      await this.options.registry.stop(name);
       await this.book.release(remoteLeaseName(name));
     });
   }
@@ -316,7 +316,7 @@ export class RemoteOwnership {
     owned.fence.lose('renewal failed or taken over');
     this.owned.delete(name);
     losses.labels(reason).inc();
-    void this.withRemote(name, () => this.options.registry.release(name));
+    void this.withRemote(name, () => this.options.registry.stop(name));
   }
 
   private async becomeLeader(now: number): Promise<void> {
@@ -341,7 +341,7 @@ export class RemoteOwnership {
           if (!owned) return;
           owned.fence.lose('shutting down');
           this.owned.delete(name);
-          await this.options.registry.release(name);
+          await this.options.registry.stop(name);
           await this.book.release(remoteLeaseName(name));
         }),
       ),

@@ -9,11 +9,19 @@ export function parseDuration(text: string): number {
   return parts.reduce((total, [, amount, unit]) => total + Number(amount) * (units[unit ?? 's'] ?? 1), 0);
 }
 
+/** A lifetime for people: the two largest units (29d23h, 5h30m, 90s). */
 export function formatDuration(seconds: number): string {
-  if (seconds >= 86400 && seconds % 3600 === 0)
-    return `${Math.floor(seconds / 86400)}d${seconds % 86400 ? `${(seconds % 86400) / 3600}h` : ''}`;
-  if (seconds >= 3600)
-    return `${Math.floor(seconds / 3600)}h${seconds % 3600 ? `${Math.round((seconds % 3600) / 60)}m` : ''}`;
-  if (seconds >= 60) return `${Math.round(seconds / 60)}m`;
-  return `${seconds}s`;
+  const minutes = Math.round(seconds / 60);
+  if (seconds < 120) return `${Math.round(seconds)}s`;
+  const parts: [number, string][] = [
+    [Math.floor(minutes / 1440), 'd'],
+    [Math.floor((minutes % 1440) / 60), 'h'],
+    [minutes % 60, 'm'],
+  ];
+  const first = parts.findIndex(([amount]) => amount > 0);
+  return parts
+    .slice(first, first + 2)
+    .filter(([amount]) => amount > 0)
+    .map(([amount, unit]) => `${amount}${unit}`)
+    .join('');
 }

@@ -40,6 +40,8 @@ export interface QueueInstruments {
   added(): void;
   retried(): void;
   processed(seconds: number, result: 'success' | 'requeue' | 'error' | 'terminal'): void;
+  /** The queue is gone (its remote stopped or moved to another replica): drop its depth series. */
+  closed(): void;
 }
 
 export function queueInstruments(queue: string): QueueInstruments {
@@ -61,6 +63,7 @@ export function queueInstruments(queue: string): QueueInstruments {
       duration.observe(seconds);
       reconcileResults.labels(controller, result).inc();
     },
+    closed: () => queueDepth.remove(queue),
   };
 }
 

@@ -149,6 +149,7 @@ export class WorkQueue {
   /** Stops taking keys and resolves when every worker has finished its current key. */
   async shutdown(): Promise<void> {
     this.shuttingDown = true;
+    this.metrics.closed();
     for (const { timer } of this.delayed.values()) clearTimeout(timer);
     this.delayed.clear();
     this.wakeUp?.();

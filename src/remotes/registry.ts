@@ -65,7 +65,7 @@ export class RemoteRegistry {
    * Stops the remote without draining it or touching its node (high availability: another replica
    * takes it over; its pods keep running).
    */
-  async release(name: string): Promise<void> {
+  async stop(name: string): Promise<void> {
     const remote = this.remotes.get(name);
     if (!remote) return;
     this.remotes.delete(name);

@@ -1,0 +1,110 @@
+import { describe, expect, it } from 'vitest';
+import { assignRemotes } from '../../src/ha/assignment.ts';
+import { Fence, FencedError } from '../../src/ha/fence.ts';
+import { isTerminal } from '../../src/kube/errors.ts';
+
+const names = (n: number, prefix = 'r') => Array.from({ length: n }, (_, i) => `${prefix}${i}`);
+
+function loads(assignment: Map<string, string>): number[] {
+  const counts = new Map<string, number>();
+  for (const owner of assignment.values()) counts.set(owner, (counts.get(owner) ?? 0) + 1);
+  return [...counts.values()].sort();
+}
+
+describe('assignRemotes', () => {
+  it.each([
+    [4, 3],
+    [4, 1],
+    [1, 3],
+    [10, 4],
+    [7, 7],
+    [100, 6],
+  ])('gives each of %i remotes to one of %i replicas, loads differing by at most one', (r, m) => {
+    const assignment = assignRemotes(names(r), names(m, 'm'));
+    expect(assignment.size).toBe(r);
+    const counts = loads(assignment);
+    expect(Math.max(...counts) - Math.min(...counts, Math.max(...counts))).toBeLessThanOrEqual(1);
+    if (r >= m) expect(counts.length).toBe(m);
+  });
+
+  it('is the same whatever order replicas see remotes and members in', () => {
+    const a = assignRemotes(['x', 'y', 'z', 'w'], ['m1', 'm2', 'm3']);
+    const b = assignRemotes(['w', 'z', 'y', 'x'], ['m3', 'm1', 'm2']);
+    expect(b).toEqual(a);
+  });
+
+  it('keeps remotes with their live holders while that stays balanced', () => {
+    const holders = new Map([
+      ['a', 'm1'],
+      ['b', 'm1'],
+      ['c', 'm2'],
+      ['d', 'm3'],
+    ]);
+    expect(assignRemotes(['a', 'b', 'c', 'd'], ['m1', 'm2', 'm3'], holders)).toEqual(holders);
+  });
+
+  it('moves one remote from a replica holding too many to one holding none', () => {
+    const holders = new Map([
+      ['a', 'm1'],
+      ['b', 'm1'],
+      ['c', 'm2'],
+      ['d', 'm2'],
+    ]);
+    const assignment = assignRemotes(['a', 'b', 'c', 'd'], ['m1', 'm2', 'm3'], holders);
+    expect(loads(assignment)).toEqual([1, 1, 2]);
+    const kept = ['a', 'b', 'c', 'd'].filter((r) => assignment.get(r) === holders.get(r));
+    expect(kept.length).toBe(3);
+  });
+
+  it("shares a dead replica's remotes among the living, leaving the others where they are", () => {
+    const holders = new Map([
+      ['a', 'dead'],
+      ['b', 'dead'],
+      ['c', 'm2'],
+      ['d', 'm3'],
+    ]);
+    const assignment = assignRemotes(['a', 'b', 'c', 'd'], ['m2', 'm3'], holders);
+    expect(assignment.get('c')).toBe('m2');
+    expect(assignment.get('d')).toBe('m3');
+    expect(loads(assignment)).toEqual([2, 2]);
+  });
+
+  it('assigns nothing without members', () => {
+    expect(assignRemotes(['a'], []).size).toBe(0);
+  });
+});
+
+describe('Fence', () => {
+  it('allows writes until the renew deadline, and longer after each renewal', () => {
+    const fence = new Fence('eu', 1000, 0);
+    expect(fence.valid(999)).toBe(true);
+    expect(fence.valid(1000)).toBe(false);
+    fence.extend(500, 1000);
+    expect(fence.valid(1400)).toBe(true);
+    // A renewal that started earlier than what already holds does not shorten it.
+    fence.extend(100, 1000);
+    expect(fence.valid(1400)).toBe(true);
+  });
+
+  it('refuses for good once lost, with a terminal error and an aborted signal', () => {
+    const fence = new Fence('eu', 60_000);
+    fence.lose('taken over');
+    expect(fence.signal.aborted).toBe(true);
+    expect(() => fence.check()).toThrow(FencedError);
+    let error: unknown;
+    try {
+      fence.check();
+    } catch (e) {
+      error = e;
+    }
+    expect(isTerminal(error)).toBe(true);
+    fence.extend(performance.now(), 60_000);
+    expect(fence.valid()).toBe(false);
+  });
+
+  it('turns an expired proof into a loss on the next check', () => {
+    const fence = new Fence('eu', 1, performance.now() - 10);
+    expect(() => fence.check()).toThrow(/renew deadline/);
+    expect(fence.lost).toBe(true);
+  });
+});
