@@ -3,6 +3,8 @@
 // nothing is lost, no node goes NotReady, the nodes' kubelet endpoints follow the new owners and
 // kubectl logs/exec work through them; killing the leader moves the webhook configuration. To spare
 // the shared 2-core machine, the 4 remotes are the one `remote` cluster under 4 names and node names.
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { V1Lease, V1Node, V1Pod } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { clusters } from '../cluster/fixture.ts';
@@ -112,6 +114,11 @@ beforeAll(async () => {
 afterAll(async () => {
   watching = false;
   await Promise.all(replicas.map((r) => r.process.stop('SIGTERM')));
+  // The replicas' logs, for when a step failed.
+  const logs = join(import.meta.dirname, '..', '..', '.spillway', 'test-logs');
+  await mkdir(logs, { recursive: true });
+  for (const r of replicas)
+    await writeFile(join(logs, `ha-${r.identity}.log`), `${r.process.lines.join('\n')}\n`);
   await host.core.deleteNamespace({ name: namespace }).catch(() => {});
   await Promise.all(nodeNames.map((name) => host.core.deleteNode({ name }).catch(() => {})));
   await host.core.deleteNamespace({ name: leaseNamespace }).catch(() => {});
@@ -160,7 +167,7 @@ describe('high availability with 3 replicas and 4 remotes', () => {
     const [identity, names] = [...counts].find(([, owned]) => owned.length === 2) as [string, string[]];
     victim = replicas.find((r) => r.identity === identity) as Replica;
     moved = names;
-  });
+  }, 300_000);
 
   it('loses nothing and creates nothing twice when the owner of two remotes is killed mid-burst', async () => {
     const perRemote = 6;
@@ -225,7 +232,7 @@ describe('high availability with 3 replicas and 4 remotes', () => {
       );
     }
     expect(notReady).toEqual([]);
-  });
+  }, 300_000);
 
   it('serves kubectl logs and exec for the moved remotes through their new owner', async () => {
     const pod = `${moved[0]?.slice(-1)}-before-0`;
