@@ -134,7 +134,8 @@ export function loadConfig(
     [['ha', 'identity'], env.SPILLWAY_HA_IDENTITY, overrides.haIdentity],
   ];
   for (const [path, fromEnv, fromFlag] of layers) {
-    const value = fromFlag ?? fromEnv;
+    // An empty variable (SPILLWAY_X= in a pod spec) sets nothing.
+    const value = fromFlag ?? (fromEnv === '' ? undefined : fromEnv);
     if (value === undefined) continue;
     setPath(raw, path, path.at(-1) === 'port' && /^\d+$/.test(value) ? Number(value) : value);
   }

@@ -5,7 +5,6 @@
 import type { V1Node } from '@kubernetes/client-node';
 import { type Config, type ConfigOverrides, loadConfig, nodeNameOf } from '../config.ts';
 import { parseDuration } from '../join/duration.ts';
-import { defaultRemoteNamespace } from '../join/identity.ts';
 import { formatReport, joinRemote } from '../join/join.ts';
 import { leaveRemote } from '../join/leave.ts';
 import { ClusterClient } from '../kube/client.ts';
@@ -82,7 +81,7 @@ export async function joinCommand(name: string, options: JoinCommandOptions): Pr
       host,
       namespace: config.namespace,
       hostClusterName: config.hostClusterName,
-      remoteNamespace: options.remoteNamespace ?? defaultRemoteNamespace(),
+      remoteNamespace: options.remoteNamespace,
       nodeName: options.nodeName,
       expirationSeconds,
       rotate: Boolean(options.rotate),
@@ -138,7 +137,7 @@ export async function leaveCommand(name: string, options: LeaveCommandOptions): 
       namespace: config.namespace,
       hostClusterName: config.hostClusterName,
       remoteKubeConfig: remote,
-      remoteNamespace: options.remoteNamespace ?? defaultRemoteNamespace(),
+      remoteNamespace: options.remoteNamespace,
       timeoutMs,
       staticNames: new Set(config.remotes.map((r) => r.name)),
       logger,

@@ -106,16 +106,22 @@ export function describeObject(object: KubernetesObject): string {
 
 export type ApplyOutcome = 'created' | 'updated' | 'unchanged';
 
+/** JSON with object keys sorted: the API server returns fields in its own order. */
+function canonical(value: unknown): string {
+  return JSON.stringify(value, (_key, v: unknown) =>
+    v && typeof v === 'object' && !Array.isArray(v)
+      ? Object.fromEntries(
+          Object.entries(v as Record<string, unknown>).sort(([a], [b]) => a.localeCompare(b)),
+        )
+      : v,
+  );
+}
+
 /** The parts of an object that join manages (rules, role reference, subjects, labels). */
 function managedContent(object: Record<string, unknown>): string {
   const { rules, roleRef, subjects } = object as Record<string, unknown>;
   const labels = (object.metadata as { labels?: Record<string, string> } | undefined)?.labels ?? {};
-  return JSON.stringify({
-    rules,
-    roleRef,
-    subjects,
-    labels: Object.fromEntries(Object.entries(labels).sort()),
-  });
+  return canonical({ rules, roleRef, subjects, labels });
 }
 
 /** Creates the object or brings what join manages of it up to date; refuses to change what is not Spillway's. */

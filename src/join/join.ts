@@ -11,7 +11,7 @@ import type { Logger } from '../log.ts';
 import { ANNOTATION_NODE_NAME, LABEL_REMOTE_CLUSTER, SECRET_KUBECONFIG_KEY } from '../remotes/discovery.ts';
 import { credentialKubeconfig, listCredentials, mintCredential, revokeCredential } from './credential.ts';
 import { formatDuration } from './duration.ts';
-import { applyObject, describeObject, remoteIdentity } from './identity.ts';
+import { applyObject, defaultRemoteNamespace, describeObject, remoteIdentity } from './identity.ts';
 
 export const ANNOTATION_REMOTE_NAMESPACE = 'spillway.dev/remote-namespace';
 export const ANNOTATION_REMOTE_SERVICE_ACCOUNT = 'spillway.dev/remote-service-account';
@@ -27,7 +27,8 @@ export interface JoinOptions {
   /** Spillway's namespace in the host, where the Secret goes. */
   readonly namespace: string;
   readonly hostClusterName: string;
-  readonly remoteNamespace: string;
+  /** Default: as recorded in the Secret by the join being rotated, else that of manifests/remote. */
+  readonly remoteNamespace?: string;
   readonly nodeName?: string;
   readonly expirationSeconds: number;
   readonly rotate: boolean;
@@ -98,7 +99,11 @@ export async function joinRemote(options: JoinOptions): Promise<JoinReport> {
   });
   const lines: ReportLine[] = [];
   try {
-    const identity = remoteIdentity(hostClusterName, options.remoteNamespace);
+    const remoteNamespace =
+      options.remoteNamespace ??
+      existing?.metadata?.annotations?.[ANNOTATION_REMOTE_NAMESPACE] ??
+      defaultRemoteNamespace();
+    const identity = remoteIdentity(hostClusterName, remoteNamespace);
     for (const object of identity.objects) {
       const outcome = await applyObject(remote, object).catch((error: unknown) => {
         throw new Error(`${describeObject(object)} in the remote cluster: ${messageOf(error)}`, {

@@ -18,7 +18,14 @@ import type { Logger } from '../log.ts';
 import { LABEL_VIRTUAL_NODE, ownedSelector } from '../ownership.ts';
 import { ANNOTATION_NODE_NAME } from '../remotes/discovery.ts';
 import { listCredentials, revokeCredential } from './credential.ts';
-import { describeObject, JOINED_BY_VALUE, LABEL_JOINED_BY, objectPath, remoteIdentity } from './identity.ts';
+import {
+  defaultRemoteNamespace,
+  describeObject,
+  JOINED_BY_VALUE,
+  LABEL_JOINED_BY,
+  objectPath,
+  remoteIdentity,
+} from './identity.ts';
 import { ANNOTATION_REMOTE_NAMESPACE, type ReportLine, readRemoteSecret, secretPath } from './join.ts';
 
 export interface LeaveOptions {
@@ -28,7 +35,8 @@ export interface LeaveOptions {
   readonly hostClusterName: string;
   /** The remote's admin kubeconfig: without it the remote side is left as it is (and said so). */
   readonly remoteKubeConfig?: KubeConfig;
-  readonly remoteNamespace: string;
+  /** Default: as recorded by join in the Secret, else that of manifests/remote. */
+  readonly remoteNamespace?: string;
   readonly timeoutMs: number;
   readonly staticNames: ReadonlySet<string>;
   readonly logger: Logger;
@@ -63,7 +71,9 @@ export async function leaveRemote(options: LeaveOptions): Promise<ReportLine[]> 
   const lines: ReportLine[] = [];
   const secret = await readRemoteSecret(host, namespace, name);
   const remoteNamespace =
-    secret?.metadata?.annotations?.[ANNOTATION_REMOTE_NAMESPACE] ?? options.remoteNamespace;
+    options.remoteNamespace ??
+    secret?.metadata?.annotations?.[ANNOTATION_REMOTE_NAMESPACE] ??
+    defaultRemoteNamespace();
   const nodeName = secret?.metadata?.annotations?.[ANNOTATION_NODE_NAME] ?? `spillway-${name}`;
   if (!secret && !options.remoteKubeConfig)
     throw new Error(`remote "${name}" has not joined (no Secret ${namespace}/${name})`);
