@@ -99,7 +99,8 @@ export function apiRequestDone(
   const codeLabel = code === undefined ? 'error' : String(code);
   apiDuration.labels(cluster, verb, codeLabel).observe(seconds);
   apiRequests.labels(cluster, verb, codeLabel).inc();
-  if (code === 429) apiThrottled.labels(cluster).inc();
+  // Always touched, so the family is there (at 0) before the first 429.
+  apiThrottled.labels(cluster).inc(code === 429 ? 1 : 0);
 }
 
 export function rateLimiterWaiting(cluster: string, pending: number): void {
