@@ -281,7 +281,11 @@ export class RemoteOwnership {
       this.owned.set(spec.name, { fence });
       acquisitions.labels(previous ? 'takeover' : 'free').inc();
       this.logger.info(
-        { remote: spec.name, previousHolder: previous || undefined, freeForMs: Math.round(freeFor) },
+        {
+          remote: spec.name,
+          previousHolder: previous || undefined,
+          freeForMs: Number.isFinite(freeFor) ? Math.round(freeFor) : undefined,
+        },
         'took over remote',
       );
       try {

@@ -126,7 +126,12 @@ export async function joinRemote(options: JoinOptions): Promise<JoinReport> {
       outcome: `minted, expires ${minted.expires.toISOString()} (${formatDuration(lifetime)}); revoked by deleting secret/${minted.secretName}`,
     });
     const kubeconfig = credentialKubeconfig(options.remoteKubeConfig, minted.token, name, options.server);
-    await verifyCredential(kubeconfig, name, options.logger);
+    // Checked the way this machine reaches the remote (Spillway may reach it by another --server).
+    await verifyCredential(
+      credentialKubeconfig(options.remoteKubeConfig, minted.token, name),
+      name,
+      options.logger,
+    );
     lines.push({ cluster: 'remote', what: 'new credential', outcome: 'verified: it can list nodes' });
 
     const nodeName =

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { assignRemotes } from '../../src/ha/assignment.ts';
-import { Fence, FencedError } from '../../src/ha/fence.ts';
+import { Fence, FencedError, fencedClient } from '../../src/ha/fence.ts';
+import type { ClusterClient } from '../../src/kube/client.ts';
 import { isTerminal } from '../../src/kube/errors.ts';
 
 const names = (n: number, prefix = 'r') => Array.from({ length: n }, (_, i) => `${prefix}${i}`);
@@ -106,5 +107,47 @@ describe('Fence', () => {
     const fence = new Fence('eu', 1, performance.now() - 10);
     expect(() => fence.check()).toThrow(/renew deadline/);
     expect(fence.lost).toBe(true);
+  });
+});
+
+describe('fencedClient', () => {
+  function recordingClient() {
+    const calls: { method: string; path: string; signal?: AbortSignal }[] = [];
+    const client = {
+      name: 'eu',
+      request(method: string, path: string, options: { signal?: AbortSignal } = {}) {
+        calls.push({ method, path, signal: options.signal });
+        return Promise.resolve('answer');
+      },
+      get(path: string) {
+        return this.request('GET', path);
+      },
+      patch(path: string) {
+        return this.request('PATCH', path);
+      },
+    };
+    return { calls, client: client as unknown as ClusterClient };
+  }
+
+  it('sends requests, its convenience methods included, while the fence holds, with its signal', async () => {
+    const { calls, client } = recordingClient();
+    const fence = new Fence('eu', 60_000);
+    const fenced = fencedClient(client, fence);
+    expect(fenced.name).toBe('eu');
+    await expect(fenced.patch('/api/v1/nodes/n', {}, 'merge')).resolves.toBe('answer');
+    await expect(fenced.get('/api/v1/pods')).resolves.toBe('answer');
+    expect(calls.map((c) => `${c.method} ${c.path}`)).toEqual(['PATCH /api/v1/nodes/n', 'GET /api/v1/pods']);
+    fence.lose('taken over');
+    // In-flight requests see the abort through the signal they were given.
+    expect(calls[0]?.signal?.aborted).toBe(true);
+  });
+
+  it('refuses to send anything once the fence is lost', async () => {
+    const { calls, client } = recordingClient();
+    const fence = new Fence('eu', 60_000);
+    const fenced = fencedClient(client, fence);
+    fence.lose('renewal failed');
+    await expect(fenced.patch('/api/v1/nodes/n', {}, 'merge')).rejects.toBeInstanceOf(FencedError);
+    expect(calls).toEqual([]);
   });
 });
