@@ -2,11 +2,13 @@
 // created for real), then Spillway run as its pods would run it: two replicas with the configuration
 // from the ConfigMap, the Deployment's arguments and environment, and nothing but a token of the
 // ServiceAccount the manifests create, found where a pod finds it (KUBERNETES_SERVICE_HOST/PORT and a
-// token/CA/namespace directory). No image can run here, so the process runs on this machine, on
-// loopback. Then the day-2 commands: `spillway join`, `status`, `join --rotate` and `leave`.
-import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
+// token/CA/namespace directory). No image can run here, so the image's runtime stage is laid out in a
+// temporary directory (a build of dist/, package.json, manifests, node_modules) and run on loopback. Then the day-2 commands: `spillway join`, `status`, `join --rotate` and `leave`.
+import { execFile } from 'node:child_process';
+import { cp, mkdir, mkdtemp, readFile, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import {
   AdmissionregistrationV1Api,
   AppsV1Api,
@@ -23,6 +25,7 @@ import { waitFor } from '../support/wait.ts';
 import { delegatesCollected, pinnedSpec } from '../support/workloads.ts';
 
 const root = join(import.meta.dirname, '..', '..');
+const run = promisify(execFile);
 const suffix = uniqueSuffix();
 const remoteName = `install-${suffix}`;
 const nodeName = `spillway-${remoteName}`;
@@ -63,8 +66,26 @@ async function serviceAccountDir(): Promise<string> {
   return dir;
 }
 
+/** The Dockerfile's runtime stage, laid out here: /app with package.json, node_modules, dist and manifests. */
+async function imageLayout(): Promise<string> {
+  const app = await mkdtemp(join(tmpdir(), 'spillway-app-'));
+  await run(join(root, 'node_modules', '.bin', 'tsc'), [
+    '-p',
+    join(root, 'tsconfig.build.json'),
+    '--outDir',
+    join(app, 'dist'),
+  ]);
+  await cp(join(root, 'package.json'), join(app, 'package.json'));
+  await cp(join(root, 'manifests'), join(app, 'manifests'), { recursive: true });
+  await symlink(join(root, 'node_modules'), join(app, 'node_modules'));
+  return app;
+}
+
+let app: string;
+
 beforeAll(async () => {
   await host.core.createNamespace({ body: { metadata: { name: workloads } } });
+  app = await imageLayout();
 });
 
 afterAll(async () => {
@@ -120,9 +141,7 @@ describe('install into a cluster', () => {
     const args = (container.args as string[]).map((arg) => arg.replace('/etc/spillway', configDir));
     const saDir = await serviceAccountDir();
     const server = new URL(
-      clusters.host.kubeconfig
-        ? parse(await readFile(clusters.host.kubeconfig, 'utf8')).clusters[0].cluster.server
-        : '',
+      parse(await readFile(clusters.host.kubeconfig, 'utf8')).clusters[0].cluster.server,
     );
     const ports = await freePorts(6);
     for (let i = 0; i < 2; i++) {
@@ -138,6 +157,7 @@ describe('install into a cluster', () => {
         KUBERNETES_SERVICE_PORT: server.port,
         SPILLWAY_SERVICE_ACCOUNT_DIR: saDir,
         SPILLWAY_LOG_LEVEL: 'info',
+        NODE_ENV: 'production',
       };
       for (const variable of container.env)
         env[variable.name] = fieldValues[variable.valueFrom.fieldRef.fieldPath] ?? '';
@@ -157,6 +177,8 @@ describe('install into a cluster', () => {
           metricsPort,
         ],
         env,
+        // The image's entrypoint: node dist/main.js, from the build.
+        join(app, 'dist', 'main.js'),
       );
       replicas.push({ identity, metricsPort: Number(metricsPort), process });
     }

@@ -15,8 +15,13 @@ export interface SpillwayProcess {
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
-export function spawnSpillway(args: readonly string[], env: NodeJS.ProcessEnv = {}): SpillwayProcess {
-  const child = spawn(process.execPath, [main, 'run', ...args], {
+/** `entry`: the CLI to run (default src/main.ts; the install test runs a build laid out as the image). */
+export function spawnSpillway(
+  args: readonly string[],
+  env: NodeJS.ProcessEnv = {},
+  entry: string = main,
+): SpillwayProcess {
+  const child = spawn(process.execPath, [entry, 'run', ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, ...env },
   });
