@@ -77,6 +77,14 @@ export async function joinRemote(options: JoinOptions): Promise<JoinReport> {
     throw new Error(`remote name "${name}" must be a DNS label (lowercase letters, digits, "-")`);
   if (options.staticNames.has(name))
     throw new Error(`remote "${name}" is defined in the configuration file; choose another name`);
+  // Before anything is created in the remote: is Spillway installed where the Secret must go?
+  await host.get(`/api/v1/namespaces/${namespace}`).catch((error: unknown) => {
+    if (!isNotFound(error))
+      throw new Error(`reading namespace ${namespace} of the host cluster`, { cause: error });
+    throw new Error(
+      `namespace ${namespace} does not exist in the host cluster: install Spillway first (kubectl apply -k manifests/base) or give its namespace (--namespace)`,
+    );
+  });
   const existing = await readRemoteSecret(host, namespace, name);
   if (existing && existing.metadata?.labels?.[LABEL_REMOTE_CLUSTER] === undefined) {
     throw new Error(

@@ -199,6 +199,24 @@ describe('install into a cluster', () => {
     await host.core.readNamespacedSecret({ name: 'spillway-webhook-ca', namespace: system });
   });
 
+  it('refuses to join into a namespace where Spillway is not installed, before touching the remote', async () => {
+    const refused = await spillwayCommand([
+      'join',
+      remoteName,
+      '--kubeconfig',
+      clusters.remote.kubeconfig,
+      '--host-kubeconfig',
+      clusters.host.kubeconfig,
+      '--namespace',
+      `absent-${suffix}`,
+      '--remote-namespace',
+      remoteNamespace,
+    ]);
+    expect(refused.code).not.toBe(0);
+    expect(refused.stderr).toContain(`namespace absent-${suffix} does not exist in the host cluster`);
+    expect(await remote.core.readNamespace({ name: remoteNamespace }).catch(() => 'absent')).toBe('absent');
+  });
+
   it('joins a remote cluster in one command; its node appears without a restart', async () => {
     const joined = await spillwayCommand([
       'join',
