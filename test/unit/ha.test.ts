@@ -1,6 +1,8 @@
+import type { V1Lease } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
 import { assignRemotes } from '../../src/ha/assignment.ts';
 import { Fence, FencedError, fencedClient } from '../../src/ha/fence.ts';
+import { staleLeases } from '../../src/ha/stale.ts';
 import type { ClusterClient } from '../../src/kube/client.ts';
 import { isTerminal } from '../../src/kube/errors.ts';
 
@@ -149,5 +151,38 @@ describe('fencedClient', () => {
     fence.lose('renewal failed');
     await expect(fenced.patch('/api/v1/nodes/n', {}, 'merge')).rejects.toBeInstanceOf(FencedError);
     expect(calls).toEqual([]);
+  });
+});
+
+describe('staleLeases', () => {
+  const lease = (name: string, role: string, annotations: Record<string, string> = {}): V1Lease => ({
+    metadata: { name, labels: { 'spillway.dev/ha-lease': role }, annotations },
+  });
+  const leases = [
+    lease('spillway-remote-gone', 'remote', {
+      'spillway.dev/remote': 'gone',
+      'spillway.dev/node-name': 'spillway-gone',
+    }),
+    lease('spillway-remote-known', 'remote', { 'spillway.dev/remote': 'known' }),
+    lease('spillway-remote-held', 'remote', { 'spillway.dev/remote': 'held' }),
+    lease('spillway-remote-recent', 'remote', { 'spillway.dev/remote': 'recent' }),
+    lease('spillway-replica-dead', 'replica'),
+    lease('spillway-replica-late', 'replica'),
+    lease('spillway-leader', 'leader'),
+  ];
+  const free = new Map<string, number | undefined>([
+    ['spillway-remote-gone', 25_000],
+    ['spillway-remote-known', 1e9],
+    ['spillway-remote-held', undefined],
+    ['spillway-remote-recent', 5_000],
+    ['spillway-replica-dead', 200_000],
+    ['spillway-replica-late', 50_000],
+    ['spillway-leader', 1e9],
+  ]);
+
+  it('collects only free Leases of remotes nobody knows, and long-dead replicas', () => {
+    const stale = staleLeases(leases, (name) => free.get(name), new Set(['known']), 10_000);
+    expect(stale.remotes).toEqual([{ lease: 'spillway-remote-gone', remote: 'gone', node: 'spillway-gone' }]);
+    expect(stale.replicas).toEqual(['spillway-replica-dead']);
   });
 });
