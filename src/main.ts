@@ -1,18 +1,28 @@
 #!/usr/bin/env node
 // The spillway command line: wiring only; the work lives in the components it starts.
 import { Command } from 'commander';
-import { Spillway } from './app.ts';
-import { type HostOptions, joinCommand, leaveCommand, statusCommand } from './cli/admin.ts';
-import { type ConfigOverrides, loadConfig } from './config.ts';
-import { ConfigError } from './kube/kubeconfig.ts';
-import { createLogger } from './log.ts';
+import type {
+  HostOptions,
+  JoinCommandOptions,
+  LeaveCommandOptions,
+  StatusCommandOptions,
+} from './cli/admin.ts';
+import type { ConfigOverrides } from './config.ts';
 import { VERSION } from './version.ts';
+
+// Each command loads what it needs when it runs: `spillway version` or a typo answers at once.
+const admin = () => import('./cli/admin.ts');
 
 interface RunOptions extends ConfigOverrides {
   readonly config?: string;
 }
 
 async function run(options: RunOptions): Promise<void> {
+  const [{ Spillway }, { loadConfig }, { createLogger }] = await Promise.all([
+    import('./app.ts'),
+    import('./config.ts'),
+    import('./log.ts'),
+  ]);
   const config = loadConfig(options.config ?? process.env.SPILLWAY_CONFIG, options);
   const logger = createLogger({ level: config.logLevel });
   const spillway = new Spillway(config, logger);
@@ -115,7 +125,7 @@ export function buildProgram(): Command {
       )
       .option('--wait', 'wait until the virtual node is Ready')
       .option('--timeout <duration>', 'how long --wait waits', '5m'),
-  ).action(joinCommand);
+  ).action(async (name: string, options: JoinCommandOptions) => (await admin()).joinCommand(name, options));
   hostOptions(
     program
       .command('leave')
@@ -134,7 +144,7 @@ export function buildProgram(): Command {
         "Spillway's namespace in the remote (default: as recorded by join)",
       )
       .option('--timeout <duration>', 'how long to wait for the drain', '5m'),
-  ).action(leaveCommand);
+  ).action(async (name: string, options: LeaveCommandOptions) => (await admin()).leaveCommand(name, options));
   hostOptions(
     program
       .command('status')
@@ -142,7 +152,7 @@ export function buildProgram(): Command {
         'show each remote cluster: node readiness, capacity and use, pods by phase, last error, owner replica',
       )
       .option('-o, --output <format>', 'text or json', 'text'),
-  ).action(statusCommand);
+  ).action(async (options: StatusCommandOptions) => (await admin()).statusCommand(options));
   program
     .command('version')
     .description('print the version')
@@ -157,7 +167,7 @@ if (import.meta.main) {
     await buildProgram().parseAsync();
   } catch (error) {
     const message =
-      error instanceof ConfigError
+      error instanceof Error && error.name === 'ConfigError' // (kube/kubeconfig.ts; not imported, to start fast)
         ? `configuration error: ${error.message}`
         : `spillway: ${error instanceof Error ? error.message : String(error)}`;
     process.stderr.write(`${message}\n`);
