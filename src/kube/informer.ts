@@ -8,6 +8,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { ApiException } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { fetch } from 'undici';
+import { relisted, watchStarted } from '../metrics/instruments.ts';
 import type { ClusterClient } from './client.ts';
 import { isGone, messageOf } from './errors.ts';
 
@@ -198,6 +199,7 @@ export class Informer<T extends KubeObject, S extends KubeObject = T> {
     }
     this.resourceVersion = resourceVersion;
     this.relists++;
+    relisted(this.options.client.name, this.name);
     if (!this.synced) {
       this.synced = true;
       this.markReady();
@@ -237,6 +239,7 @@ export class Informer<T extends KubeObject, S extends KubeObject = T> {
         throw new ApiException(response.status, `watch ${this.options.path} failed`, body, {});
       }
       this.watchesStarted++;
+      watchStarted(client.name, this.name);
       let receivedEvents = false;
       const lines = createInterface({
         input: Readable.fromWeb(response.body),
