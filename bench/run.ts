@@ -2,6 +2,7 @@
 import { Command } from 'commander';
 import { benchMirror } from './mirror.ts';
 import { benchStreams } from './streams.ts';
+import { benchTakeover } from './takeover.ts';
 
 const program = new Command('bench')
   .description('Spillway benchmarks on the local clusters')
@@ -36,6 +37,16 @@ program
       reads: Number(options.reads),
       execs: Number(options.execs),
     });
+  });
+
+program
+  .command('takeover')
+  .description(
+    "high availability: how soon a killed replica's remotes are owned again, next to the Lease-expiry floor",
+  )
+  .option('--rounds <n>', 'replicas killed, one after another', '3')
+  .action(async (options: { rounds: string }) => {
+    await benchTakeover({ rounds: Number(options.rounds) });
   });
 
 await program.parseAsync();

@@ -8,6 +8,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { ApiException } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { fetch } from 'undici';
+import { relisted, watchStarted } from '../metrics/instruments.ts';
 import type { ClusterClient } from './client.ts';
 import { isGone, isTooManyRequests, messageOf, retryAfterSecondsOf } from './errors.ts';
 
@@ -240,6 +241,7 @@ export class Informer<T extends KubeObject, S extends KubeObject = T> {
     }
     this.resourceVersion = resourceVersion;
     this.relists++;
+    relisted(this.options.client.name, this.name);
     if (!this.synced) {
       this.synced = true;
       this.markReady();
@@ -287,6 +289,7 @@ export class Informer<T extends KubeObject, S extends KubeObject = T> {
       this.watchesStarted++;
       // The server answered: whatever ends this watch, earlier failures are behind us.
       this.established = true;
+      watchStarted(client.name, this.name);
       let receivedEvents = false;
       const lines = createInterface({
         input: Readable.fromWeb(response.body),

@@ -5,11 +5,20 @@
 // the drain of a remote that is gone for good: nothing is asked of it.
 import type { V1Node } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
+import type { Fence } from '../ha/fence.ts';
 import { messageOf } from '../kube/errors.ts';
 import { ANNOTATION_OWNER, isOwnedBy } from '../node/forge.ts';
 import { LABEL_MANAGED_BY, MANAGED_BY_VALUE } from '../ownership.ts';
 import { forceRemove } from './force.ts';
 import { RemoteCluster, type RemoteContext, type RemoteSpec } from './remote.ts';
+
+/** How a remote leaves service. */
+export interface Retirement {
+  /** Its spec, to start it for its drain where it does not run (absent: it never could run). */
+  readonly spec?: RemoteSpec;
+  /** Gone for good: its host pods are failed and its node deleted, nothing is asked of it. */
+  readonly force?: { readonly nodeName: string };
+}
 
 export class RemoteRegistry {
   private readonly context: RemoteContext;
@@ -43,11 +52,16 @@ export class RemoteRegistry {
 
   /**
    * Starts the remote, or restarts it when its spec changed (a hand-over to the new spec: nothing is
-   * deleted); a renamed node drains the old one first. A node name taken by another remote is refused.
+   * deleted); a renamed node drains the old one first; new credentials alone are swapped in without a
+   * restart. A node name taken by another remote is refused. With a fence (high availability), the
+   * remote writes only while this replica holds its Lease.
    */
-  async upsert(spec: RemoteSpec): Promise<RemoteCluster> {
+  async upsert(spec: RemoteSpec, fence?: Fence): Promise<RemoteCluster> {
     const existing = this.remotes.get(spec.name);
-    if (existing && existing.spec.fingerprint === spec.fingerprint) return existing;
+    if (existing && existing.spec.fingerprint === spec.fingerprint) {
+      if (existing.spec.credentials !== spec.credentials) existing.useCredentials(spec);
+      return existing;
+    }
     if (this.removals.has(spec.name)) throw new Error(`remote ${spec.name} is being removed`);
     const clash = this.list().find((r) => r.spec.nodeName === spec.nodeName && r.spec.name !== spec.name);
     if (clash) {
@@ -60,7 +74,7 @@ export class RemoteRegistry {
       if (existing.spec.nodeName !== spec.nodeName) await existing.drain(this.controller.signal);
       else await existing.stop();
     }
-    const remote = new RemoteCluster(spec, this.context);
+    const remote = new RemoteCluster(spec, this.context, fence);
     this.remotes.set(spec.name, remote);
     remote.start();
     return remote;
@@ -119,6 +133,22 @@ export class RemoteRegistry {
     })().finally(() => this.removals.delete(name));
     this.removals.set(name, removal);
     return removal;
+  }
+
+  /**
+   * Takes the remote out of service here: drained (started first from its spec when this process does
+   * not run it: a restart in the middle of a drain), or force-removed. True once it is gone from this
+   * process, so what held it (a Secret's finalizer) may go; false when a shutdown ended the drain (it
+   * resumes at the next start).
+   */
+  async retire(name: string, how: Retirement, fence?: Fence): Promise<boolean> {
+    if (how.force) {
+      await this.forceRemove(name, how.force.nodeName);
+    } else {
+      if (!this.remotes.has(name) && how.spec) await this.upsert(how.spec, fence);
+      await this.drain(name);
+    }
+    return !this.remotes.has(name) && !this.controller.signal.aborted;
   }
 
   /**

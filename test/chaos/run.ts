@@ -23,9 +23,12 @@ function chaosCluster(cluster: LocalCluster): ChaosCluster {
     restartApiserver: () => cluster.restart('kube-apiserver'),
     compactEtcd: () => cluster.compact(),
     restartDead: async () => {
-      const dead = cluster.components().filter((c) => !c.running);
-      for (const component of dead) await cluster.restart(component.name);
-      return dead.map((c) => `${cluster.name}/${c.name}`);
+      // The chaos clusters have no real node: every component is a control-plane process.
+      const dead = cluster
+        .components()
+        .flatMap((c) => (!c.running && c.name !== 'containerd' && c.name !== 'kubelet' ? [c.name] : []));
+      for (const name of dead) await cluster.restart(name);
+      return dead.map((name) => `${cluster.name}/${name}`);
     },
   };
 }
