@@ -153,7 +153,12 @@ export class RemoteOwnership {
         return;
       }
       const owned = this.owned.get(name);
-      if (!owned || owned.fence.lost) return;
+      if (!owned || owned.fence.lost) {
+        // Its Secret is gone (the owner finished, or it was deleted without our finalizer): nothing is
+        // left to own, and a Lease taken for it now would start it again.
+        if (!how.spec && !how.force) this.catalog.delete(name);
+        return;
+      }
       done = await this.options.registry.retire(name, how, owned.fence);
       if (!done) return;
       this.catalog.delete(name);

@@ -231,8 +231,10 @@ export class RemoteCluster {
       await sleep(500, undefined, { signal: until }).catch(() => {});
     }
     if (until.aborted) return;
+    // Every loop stops before the node goes: a node controller still running would register it again.
+    this.controller.abort();
     await this.node.deleteNode();
+    this.client.close();
     this.logger.info('drained remote cluster: its delegates, copies and node are gone');
-    await this.stop();
   }
 }
