@@ -82,6 +82,8 @@ export async function serveLogs(
     dispatcher: auth.dispatcher,
     signal: controller.signal,
     highWaterMark: LOG_HIGH_WATER_MARK,
+    // A followed log may stay quiet for hours: no idle timeout (undici's default ends it after 5 min).
+    ...(remoteQuery.has('follow') ? { bodyTimeout: 0 } : {}),
   });
   if (response.statusCode !== 200) {
     const body = await response.body.text();
