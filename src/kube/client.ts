@@ -8,10 +8,12 @@ import { ApiException, HttpMethod, type KubeConfig, RequestContext } from '@kube
 import PQueue from 'p-queue';
 import type { Logger } from 'pino';
 import { type Dispatcher, fetch } from 'undici';
+import { apiRequestDone, rateLimiterWaiting } from '../metrics/instruments.ts';
 import { VERSION } from '../version.ts';
 import { isRetriable, retryAfterSecondsOf } from './errors.ts';
 
-export type Lane = 'normal' | 'heartbeat';
+/** normal: rate-limited; heartbeat: leases; auth: the kubelet API's TokenReviews and SubjectAccessReviews. */
+export type Lane = 'normal' | 'heartbeat' | 'auth';
 
 const DISPATCHER_LIFETIME_MS = 10 * 60_000;
 
@@ -49,7 +51,8 @@ export interface ClusterClientOptions {
 
 export class ClusterClient {
   readonly name: string;
-  readonly kubeConfig: KubeConfig;
+  /** Replaced (never mutated) by useCredentials. */
+  kubeConfig: KubeConfig;
   readonly server: string;
   private readonly logger: Logger;
   private readonly userAgent: string;
@@ -69,6 +72,8 @@ export class ClusterClient {
     this.lanes = {
       normal: new PQueue({ concurrency: options.burst ?? 100, intervalCap: qps, interval: 1000 }),
       heartbeat: new PQueue({ concurrency: 8 }),
+      // Callers of the kubelet API neither wait behind pod work nor, however many, delay it.
+      auth: new PQueue({ concurrency: 8 }),
     };
   }
 
@@ -128,6 +133,7 @@ export class ClusterClient {
     const attempts = options.attempts ?? 5;
     for (let attempt = 1; ; attempt++) {
       try {
+        rateLimiterWaiting(this.name, this.lanes.normal.size);
         return await this.lanes[options.lane ?? 'normal'].add(() => this.once<T>(method, path, options));
       } catch (error) {
         if (attempt >= attempts || !isRetriable(error) || options.signal?.aborted) throw error;
@@ -153,13 +159,18 @@ export class ClusterClient {
       headers['content-type'] = options.contentType ?? 'application/json';
     }
     const timeout = AbortSignal.timeout(options.timeoutMs ?? 30_000);
+    const started = performance.now();
     const response = await fetch(url, {
       method,
       headers,
       body,
       dispatcher: auth.dispatcher,
       signal: options.signal ? AbortSignal.any([options.signal, timeout]) : timeout,
+    }).catch((error: unknown) => {
+      apiRequestDone(this.name, method, undefined, (performance.now() - started) / 1000);
+      throw error;
     });
+    apiRequestDone(this.name, method, response.status, (performance.now() - started) / 1000);
     const text = await response.text();
     if (!response.ok) {
       const responseHeaders: Record<string, string> = {};
@@ -207,10 +218,24 @@ export class ClusterClient {
     });
   }
 
+  /**
+   * New credentials for the same server (a rotated token, certificate or CA): the next requests and
+   * watch connections use them; those in flight finish with the old ones.
+   */
+  useCredentials(kubeConfig: KubeConfig): void {
+    const server = kubeConfig.getCurrentCluster()?.server.replace(/\/+$/, '');
+    if (server !== this.server) {
+      throw new Error(`cluster ${this.name}: new credentials are for ${server}, not ${this.server}`);
+    }
+    this.kubeConfig = kubeConfig;
+    this.dispatcherCreatedAt = 0;
+  }
+
   /** Stops taking new requests; pending ones are dropped. */
   close(): void {
     this.lanes.normal.clear();
     this.lanes.heartbeat.clear();
+    this.lanes.auth.clear();
     void this.dispatcher?.close().catch(() => {});
     this.dispatcher = undefined;
   }

@@ -8,8 +8,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { ApiException } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { fetch } from 'undici';
+import { relisted, watchStarted } from '../metrics/instruments.ts';
 import type { ClusterClient } from './client.ts';
-import { isGone, messageOf } from './errors.ts';
+import { isGone, isTooManyRequests, messageOf, retryAfterSecondsOf } from './errors.ts';
 
 export interface KubeObject {
   metadata?: { name?: string; namespace?: string; resourceVersion?: string; uid?: string };
@@ -31,6 +32,11 @@ export interface InformerOptions<T extends KubeObject, S extends KubeObject> {
   readonly filter?: (object: T) => boolean;
   readonly logger: Logger;
   readonly pageSize?: number;
+  /**
+   * Called after a relist that was not the first (after 410 Gone, or a watch that could not resume):
+   * the events in between were not seen one by one, so whoever relies on them may look at everything.
+   */
+  readonly onRelisted?: () => void;
 }
 
 interface ListResponse<T> {
@@ -64,6 +70,7 @@ export class Informer<T extends KubeObject, S extends KubeObject = T> {
   private markReady!: () => void;
   private started = false;
   private backoff: AbortController | undefined;
+  private established = false;
   /** Times the watch connection was (re)established; exposed for health checks and tests. */
   watchesStarted = 0;
   relists = 0;
@@ -148,6 +155,7 @@ export class Informer<T extends KubeObject, S extends KubeObject = T> {
     while (!signal.aborted) {
       const started = Date.now();
       let receivedEvents = false;
+      this.established = false;
       try {
         if (!this.resourceVersion) await this.relist(signal);
         receivedEvents = await this.watchOnce(signal);
@@ -160,7 +168,7 @@ export class Informer<T extends KubeObject, S extends KubeObject = T> {
           // (a few times in a row; beyond that it is one, and backs off like any other).
           this.resourceVersion = '';
           if (++expiredInARow <= 3) {
-            this.options.logger.debug({ informer: this.name }, 'watch expired (410); relisting');
+            this.options.logger.info({ informer: this.name }, 'watch expired (410); relisting');
             continue;
           }
         }
@@ -174,6 +182,15 @@ export class Informer<T extends KubeObject, S extends KubeObject = T> {
           );
           continue;
         }
+        if (isTooManyRequests(error)) {
+          // Throttled (API Priority and Fairness): the server says when to come back; that is no
+          // failure, and must not grow a back-off that outlasts the throttling.
+          const waitMs = Math.max(500, (retryAfterSecondsOf(error) ?? 1) * 1000) * (0.75 + Math.random() / 2);
+          await this.pause(waitMs, signal);
+          continue;
+        }
+        // A watch that was established and then broke (its API server restarting) starts the count again.
+        if (this.established) failures = 0;
         failures++;
         this.options.logger.info(
           { informer: this.name, cluster: this.options.client.name, failures, err: messageOf(error) },
@@ -184,13 +201,16 @@ export class Informer<T extends KubeObject, S extends KubeObject = T> {
       const quickEnd = Date.now() - started < 1000 && !receivedEvents;
       if (failures > 0 || quickEnd) {
         const backoffMs = Math.min(30_000, 500 * 2 ** Math.min(failures, 6)) * (0.5 + Math.random());
-        this.backoff = new AbortController();
-        await sleep(backoffMs, undefined, { signal: AbortSignal.any([signal, this.backoff.signal]) }).catch(
-          () => {},
-        );
-        this.backoff = undefined;
+        await this.pause(backoffMs, signal);
       }
     }
+  }
+
+  /** Sleeps, unless the signal aborts or wake() is called. */
+  private async pause(ms: number, signal: AbortSignal): Promise<void> {
+    this.backoff = new AbortController();
+    await sleep(ms, undefined, { signal: AbortSignal.any([signal, this.backoff.signal]) }).catch(() => {});
+    this.backoff = undefined;
   }
 
   private async relist(signal: AbortSignal): Promise<void> {
@@ -221,9 +241,12 @@ export class Informer<T extends KubeObject, S extends KubeObject = T> {
     }
     this.resourceVersion = resourceVersion;
     this.relists++;
+    relisted(this.options.client.name, this.name);
     if (!this.synced) {
       this.synced = true;
       this.markReady();
+    } else {
+      this.options.onRelisted?.();
     }
   }
 
@@ -257,9 +280,16 @@ export class Informer<T extends KubeObject, S extends KubeObject = T> {
       });
       if (response.status !== 200 || !response.body) {
         const body = await response.text();
-        throw new ApiException(response.status, `watch ${this.options.path} failed`, body, {});
+        const headers: Record<string, string> = {};
+        response.headers.forEach((value, key) => {
+          headers[key] = value;
+        });
+        throw new ApiException(response.status, `watch ${this.options.path} failed`, body, headers);
       }
       this.watchesStarted++;
+      // The server answered: whatever ends this watch, earlier failures are behind us.
+      this.established = true;
+      watchStarted(client.name, this.name);
       let receivedEvents = false;
       const lines = createInterface({
         input: Readable.fromWeb(response.body),

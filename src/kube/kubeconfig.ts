@@ -2,6 +2,8 @@
 // from the pod's in-cluster service account. Always explicit, never client-node's silent fallback to
 // http://localhost:8080, and one KubeConfig object per cluster (never merged: credentials would collide).
 import { existsSync, readFileSync } from 'node:fs';
+import { isIPv6 } from 'node:net';
+import { dirname, join } from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
 
 /** A configuration problem, naming the field it comes from. */
@@ -56,17 +58,37 @@ export function kubeConfigFromString(content: string, field: string): KubeConfig
 
 export const IN_CLUSTER_TOKEN_PATH = '/var/run/secrets/kubernetes.io/serviceaccount/token';
 
+/**
+ * Where the pod's service-account token, CA and namespace are mounted. SPILLWAY_SERVICE_ACCOUNT_DIR
+ * moves it, so the in-cluster path can be run (and tested) outside a pod with the same file layout.
+ */
+export function serviceAccountDir(env: NodeJS.ProcessEnv = process.env): string {
+  return env.SPILLWAY_SERVICE_ACCOUNT_DIR ?? dirname(IN_CLUSTER_TOKEN_PATH);
+}
+
 export function kubeConfigInCluster(field: string): KubeConfig {
-  if (!process.env.KUBERNETES_SERVICE_HOST || !existsSync(IN_CLUSTER_TOKEN_PATH)) {
+  const dir = serviceAccountDir();
+  const { KUBERNETES_SERVICE_HOST: host, KUBERNETES_SERVICE_PORT: port } = process.env;
+  if (!host || !existsSync(join(dir, 'token'))) {
     throw new ConfigError(field, 'no kubeconfig given and not running in a cluster (no service account)');
   }
   const kubeConfig = new KubeConfig();
-  kubeConfig.loadFromCluster();
+  // As client-node's loadFromCluster, from the chosen directory; the token file is re-read every minute
+  // (projected tokens rotate).
+  kubeConfig.loadFromClusterAndUser(
+    {
+      name: 'inCluster',
+      server: `https://${isIPv6(host) ? `[${host}]` : host}:${port ?? 443}`,
+      caFile: join(dir, 'ca.crt'),
+      skipTLSVerify: false,
+    },
+    { name: 'inClusterUser', authProvider: { name: 'tokenFile', config: { tokenFile: join(dir, 'token') } } },
+  );
   return checkServer(kubeConfig, field);
 }
 
 /** The namespace of the pod Spillway runs in, when it runs in a cluster. */
 export function inClusterNamespace(): string | undefined {
-  const path = '/var/run/secrets/kubernetes.io/serviceaccount/namespace';
+  const path = join(serviceAccountDir(), 'namespace');
   return existsSync(path) ? readFileSync(path, 'utf8').trim() : undefined;
 }

@@ -1,14 +1,16 @@
 // GET /containerLogs/{namespace}/{pod}/{container}: the delegate's log, streamed from the remote API
 // server's pods/log with backpressure; the remote stream is closed as soon as the client goes away.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { ApiException } from '@kubernetes/client-node';
-import { fetch } from 'undici';
+import { request } from 'undici';
 import { badRequest } from './http-errors.ts';
 import type { ResolvedPod } from './resolve.ts';
 
 const flags = ['follow', 'previous', 'timestamps'] as const;
+
+/** What undici reads ahead of the client per log stream. */
+const LOG_HIGH_WATER_MARK = 64 * 1024;
 
 function flag(value: string | null): boolean {
   return value === 'true' || value === '1';
@@ -71,17 +73,22 @@ export async function serveLogs(
   url.search = remoteQuery.toString();
   const controller = new AbortController();
   // The client went away: stop following in the remote at once.
-  res.on('close', () => controller.abort());
+  res.once('close', () => controller.abort());
   const auth = await client.authenticate(url);
-  const response = await fetch(url, {
+  // undici's request() body is a Node stream read only as fast as it is consumed: a slow client
+  // leaves the remote's bytes in the remote's socket, not in memory here.
+  const response = await request(url, {
     headers: { ...auth.headers, accept: '*/*' },
     dispatcher: auth.dispatcher,
     signal: controller.signal,
+    highWaterMark: LOG_HIGH_WATER_MARK,
+    // A followed log may stay quiet for hours: no idle timeout (undici's default ends it after 5 min).
+    ...(remoteQuery.has('follow') ? { bodyTimeout: 0 } : {}),
   });
-  if (!response.ok || !response.body) {
-    const body = await response.text();
+  if (response.statusCode !== 200) {
+    const body = await response.body.text();
     throw new ApiException(
-      response.status,
+      response.statusCode,
       `logs of ${target.delegateNamespace}/${target.delegateName}`,
       body,
       {},
@@ -90,8 +97,7 @@ export async function serveLogs(
   res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8', 'transfer-encoding': 'chunked' });
   res.flushHeaders();
   try {
-    // pipeline applies backpressure: a slow reader slows the remote stream instead of filling memory.
-    await pipeline(Readable.fromWeb(response.body as import('node:stream/web').ReadableStream), res);
+    await pipeline(response.body, res);
   } catch (error) {
     if (!controller.signal.aborted) throw error;
   }

@@ -11,11 +11,12 @@ import {
   type CommandOptions,
   failureStatus,
   type InboundStreams,
-  openRemoteCommand,
+  type PendingRemote,
   ResizeQueue,
+  type SessionContext,
+  startRemoteCommand,
   type TerminalSize,
 } from './remotecommand.ts';
-import type { ResolvedPod } from './resolve.ts';
 import { headerList, negotiate } from './streams/channel.ts';
 import { SpdySession, type SpdyStream } from './streams/spdy/session.ts';
 
@@ -41,6 +42,7 @@ export function upgradeToSpdy(
   head: Buffer,
   supported: readonly string[],
   logger: Logger,
+  bufferBytes: number,
 ): { session: SpdySession; protocol: string } | undefined {
   const offered = headerList(req.headers['x-stream-protocol-version']);
   const connection = String(req.headers.connection ?? '').toLowerCase();
@@ -79,7 +81,12 @@ export function upgradeToSpdy(
   socket.write(
     `HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: SPDY/3.1\r\nX-Stream-Protocol-Version: ${protocol}\r\n\r\n`,
   );
-  const session = new SpdySession(socket, head);
+  // Half of the budget for what the client sends, half for what it receives (split among the streams
+  // written to: stdout and stderr, or one forwarded connection's data).
+  const session = new SpdySession(socket, head, {
+    receiveBufferBytes: bufferBytes / 2,
+    sendBufferBytes: bufferBytes / 4,
+  });
   session.on('failure', (error) =>
     logger.info({ err: error.message }, 'SPDY session ended by a protocol error'),
   );
@@ -155,13 +162,18 @@ export async function serveRemoteCommandSpdy(
   req: IncomingMessage,
   socket: Duplex,
   head: Buffer,
-  target: ResolvedPod,
+  context: SessionContext,
   options: CommandOptions,
-  logger: Logger,
 ): Promise<void> {
-  const upgraded = upgradeToSpdy(req, socket, head, SPDY_REMOTE_COMMAND_PROTOCOLS, logger);
+  const { target, logger, bufferBytes, timer } = context;
+  const upgraded = upgradeToSpdy(req, socket, head, SPDY_REMOTE_COMMAND_PROTOCOLS, logger, bufferBytes);
+  timer?.mark('upgraded');
   if (!upgraded) return;
+  // The remote session opens while the client opens its streams (see startRemoteCommand): once the
+  // upgrade is accepted, so that a request refused at negotiation never starts a command.
+  const pending = startRemoteCommand(target, options, timer);
   const { session, protocol } = upgraded;
+  session.once('close', () => pending.abandon());
   const version = versionOf(protocol);
   const expected = new Set(['error']);
   if (options.stdin) expected.add('stdin');
@@ -172,12 +184,16 @@ export async function serveRemoteCommandSpdy(
   let streams: Map<string, SpdyStream>;
   try {
     streams = await collectStreams(session, expected);
+    timer?.mark('streams-opened');
   } catch (error) {
     logger.info({ err: (error as Error).message }, 'exec session abandoned');
+    pending.abandon();
     session.close();
     return;
   }
   const errorStream = streams.get('error') as SpdyStream;
+  // Nothing is expected from the client on the error stream: whatever comes is read and dropped.
+  errorStream.resume();
   const inbound: InboundStreams = {
     stdin: streams.get('stdin'),
     stdout: streams.get('stdout'),
@@ -193,11 +209,9 @@ export async function serveRemoteCommandSpdy(
     close: () => session.close(),
     onGone: (listener) => session.once('close', listener),
   };
-  const controller = new AbortController();
-  session.once('close', () => controller.abort());
-  let remote: Awaited<ReturnType<typeof openRemoteCommand>>;
+  let remote: Awaited<PendingRemote['ready']>;
   try {
-    remote = await openRemoteCommand(target, options, controller.signal);
+    remote = await pending.ready;
   } catch (error) {
     const status = error instanceof KubeletError ? error.status : 500;
     inbound.stdout?.end();
@@ -206,5 +220,5 @@ export async function serveRemoteCommandSpdy(
     inbound.close();
     return;
   }
-  await bridge(inbound, remote, logger);
+  await bridge(inbound, remote.remote, logger, bufferBytes, timer, remote.release);
 }

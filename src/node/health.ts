@@ -55,7 +55,11 @@ export class RemoteHealth {
   async probe(signal?: AbortSignal): Promise<void> {
     const { client } = this.options;
     try {
-      const timeoutMs = Math.min(5000, this.options.intervalMs);
+      // Not shorter than a few seconds, whatever the interval: a busy API server is not a dead one.
+      const timeoutMs = Math.max(
+        Math.min(5000, this.options.graceMs / 2),
+        Math.min(5000, this.options.intervalMs),
+      );
       // A 429 is an answer: the API server is up and throttling us (API Priority and Fairness), which
       // must not turn the node NotReady and evict its pods.
       const answered = (error: unknown) => {

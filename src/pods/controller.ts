@@ -119,6 +119,8 @@ export class PodController {
       fieldSelector: `spec.nodeName=${nodeName}`,
       transform: trimMetadata,
       logger,
+      // The host API server came back (restarted, compacted): every pod now, not after its back-off.
+      onRelisted: () => this.requeueAll(),
     });
     this.delegateSelector = `${ownedSelector(hostClusterName)},${LABEL_VIRTUAL_NODE}=${nodeName}`;
     this.delegates = new Informer<V1Pod>({
@@ -128,6 +130,7 @@ export class PodController {
       labelSelector: this.delegateSelector,
       transform: trimMetadata,
       logger,
+      onRelisted: () => this.requeueAll(),
     });
     this.podSecrets = new Informer<V1Secret>({
       name: `${remote.name}/pod-secrets/${nodeName}`,

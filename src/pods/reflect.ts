@@ -8,44 +8,34 @@
 // Who uses what comes from the pod caches themselves (host pods and delegates of this node), not from
 // what reconciles have seen, so a restart never loses it. A copy is deleted only if, at that moment,
 // no pod uses it; a delegate's creation waits for a deletion in flight and writes the copy again.
-import type { V1ConfigMap, V1Pod, V1Secret } from '@kubernetes/client-node';
+import type { V1Pod } from '@kubernetes/client-node';
 import { LRUCache } from 'lru-cache';
 import type { Logger } from 'pino';
 import type { ClusterClient } from '../kube/client.ts';
 import { isConflict, isNotFound } from '../kube/errors.ts';
-import { Informer, type InformerEvent, keyOf, trimMetadata } from '../kube/informer.ts';
-import {
-  isOwnedObject,
-  LABEL_HOST_CLUSTER,
-  LABEL_MANAGED_BY,
-  LABEL_VIRTUAL_NODE,
-  MANAGED_BY_VALUE,
-  ownedSelector,
-} from '../ownership.ts';
+import { Informer, type InformerEvent, trimMetadata } from '../kube/informer.ts';
+import { isOwnedObject, LABEL_VIRTUAL_NODE, ownedSelector } from '../ownership.ts';
 import { WorkQueue } from '../queue/workqueue.ts';
-import type { CopyWriter, NamespaceEnsurer } from './execute.ts';
-import { delegateNamespace, delegateReferences } from './forge.ts';
-import { type HostObject, type HostObjects, PLURAL } from './host-objects.ts';
-import type { ReferenceCheck } from './plan.ts';
 import {
-  type Reference,
-  type ReferenceKind,
-  referenceKey,
-  referencesOf,
-  reflectedName,
-} from './references.ts';
-
-export const LABEL_REFLECTED = 'spillway.dev/reflected';
-export const ANNOTATION_SOURCE = 'spillway.dev/source';
-export const ANNOTATION_SOURCE_VERSION = 'spillway.dev/source-resource-version';
-export const FIELD_MANAGER = 'spillway';
+  ANNOTATION_SOURCE,
+  type CopyScope,
+  copyName,
+  desiredCopy,
+  FIELD_MANAGER,
+  LABEL_REFLECTED,
+  type Reflectable,
+  sameContent,
+} from './copies.ts';
+import type { CopyWriter, NamespaceEnsurer } from './execute.ts';
+import { type HostObjects, PLURAL } from './host-objects.ts';
+import type { ReferenceCheck } from './plan.ts';
+import { type Reference, type ReferenceKind, referenceKey } from './references.ts';
+import { ReferenceUsage, splitReferenceKey } from './usage.ts';
 
 /** A copy stays this long after its last user went (a rolling update: old pod gone, new pod coming). */
 const LINGER_MS = 5_000;
 /** A name taken by someone else's object is looked at again after this long. */
 const CONFLICT_MS = 60_000;
-
-type Reflectable = V1ConfigMap & V1Secret;
 
 export interface ReflectorOptions {
   readonly remote: ClusterClient;
@@ -70,24 +60,12 @@ interface CopyState {
   readonly conflict?: string;
 }
 
-interface Uses {
-  readonly uid: string;
-  readonly keys: readonly string[];
-}
-
 export class Reflector implements CopyWriter {
   private readonly options: ReflectorOptions;
   private readonly copies: Record<ReferenceKind, Informer<Reflectable>>;
   private readonly queue: WorkQueue;
-  /** Reference key (Kind/hostNamespace/name) → keys of the host pods that use it. */
-  private readonly hostUsers = new Map<string, Set<string>>();
-  private readonly hostPodUses = new Map<
-    string,
-    Uses & { readonly references: readonly Reference[]; readonly ephemeral: number }
-  >();
-  /** Copy key (Kind/remoteNamespace/copyName) → keys of the delegates that use it. */
-  private readonly delegateUsers = new Map<string, Set<string>>();
-  private readonly delegateUses = new Map<string, Uses>();
+  private readonly usage: ReferenceUsage;
+  private readonly scope: CopyScope;
   private readonly unusedSince = new Map<string, number>();
   private readonly conflicts = new Map<string, { message: string; at: number }>();
   /** Copies deleted by us, until their informer shows it (so a lagging cache never resurrects them). */
@@ -100,6 +78,31 @@ export class Reflector implements CopyWriter {
 
   constructor(options: ReflectorOptions) {
     this.options = options;
+    this.scope = options;
+    this.usage = new ReferenceUsage(
+      options,
+      {
+        firstUser: (key) => {
+          const [kind, namespace, name] = splitReferenceKey(key);
+          options.hostObjects.retain(kind, namespace, name);
+          this.unusedSince.delete(key);
+          this.queue.add(key);
+        },
+        lastUserGone: (key) => {
+          const [kind, namespace, name] = splitReferenceKey(key);
+          options.hostObjects.release(kind, namespace, name);
+        },
+        // Looked at after the linger: a rolling update's new pod may use it in a moment.
+        maybeUnused: (key) => this.queue.addAfter(key, LINGER_MS),
+      },
+      (copyKey) => {
+        const [kind, namespace, name] = splitReferenceKey(copyKey);
+        const source = this.copies[kind]?.get(`${namespace}/${name}`)?.metadata?.annotations?.[
+          ANNOTATION_SOURCE
+        ];
+        return source ? `${kind}/${source}` : undefined;
+      },
+    );
     const copyInformer = (kind: ReferenceKind) => {
       const informer = new Informer<Reflectable>({
         name: `${options.remote.name}/${PLURAL[kind]}-copies/${options.nodeName}`,
@@ -130,10 +133,10 @@ export class Reflector implements CopyWriter {
     this.queue.start(signal);
     const unsubscribe = this.options.hostObjects.subscribe((kind, namespace, name, event) => {
       const key = referenceKey(kind, namespace, name);
-      if (this.users(key) === 0) return;
+      if (this.usage.users(key) === 0) return;
       this.queue.add(key);
       // Pods held for a missing object run as soon as it exists.
-      if (event === 'add') this.options.onReferencesChanged([...(this.hostUsers.get(key) ?? [])]);
+      if (event === 'add') this.options.onReferencesChanged(this.usage.hostPodsUsing(key));
     });
     signal.addEventListener('abort', unsubscribe, { once: true });
   }
@@ -159,52 +162,17 @@ export class Reflector implements CopyWriter {
 
   /** A host pod of the virtual node appeared, changed or went away (from the host pod informer). */
   trackHostPod(event: InformerEvent, pod: V1Pod): void {
-    const podKey = keyOf(pod);
-    const uid = pod.metadata?.uid ?? '';
-    const previous = this.hostPodUses.get(podKey);
-    // A pod's references are immutable except for the ephemeral containers it gains (`kubectl debug`):
-    // they are computed once per pod UID and count of ephemeral containers.
-    const ephemeral = pod.spec?.ephemeralContainers?.length ?? 0;
-    if (event !== 'delete' && previous?.uid === uid && previous.ephemeral === ephemeral) return;
-    let keys: string[] = [];
-    if (event !== 'delete') {
-      const namespace = pod.metadata?.namespace ?? '';
-      const references = this.options.referencesOf?.(pod) ?? delegateReferences(pod.spec);
-      keys = references.map((r) => referenceKey(r.kind, namespace, r.name));
-      this.hostPodUses.set(podKey, { uid, keys, references, ephemeral });
-      // New users first, so an object used before and after is never released in between.
-      for (const key of keys) this.addUser(this.hostUsers, key, podKey, key);
-    } else {
-      this.hostPodUses.delete(podKey);
-    }
-    if (!previous) return;
-    const kept = new Set(keys);
-    for (const key of previous.keys) {
-      if (!kept.has(key)) this.removeUser(this.hostUsers, key, podKey, key);
-    }
+    this.usage.trackHostPod(event, pod);
   }
 
   /** A delegate of the virtual node appeared, changed or went away (from the delegate informer). */
   trackDelegate(event: InformerEvent, delegate: V1Pod): void {
-    const delegateKey = keyOf(delegate);
-    const uid = delegate.metadata?.uid ?? '';
-    const previous = this.delegateUses.get(delegateKey);
-    if (event !== 'delete' && previous?.uid === uid) return;
-    if (previous) {
-      this.delegateUses.delete(delegateKey);
-      for (const copyKey of previous.keys)
-        this.removeUser(this.delegateUsers, copyKey, delegateKey, undefined);
-    }
-    if (event === 'delete') return;
-    const namespace = delegate.metadata?.namespace ?? '';
-    const keys = referencesOf(delegate.spec).map((r) => `${r.kind}/${namespace}/${r.name}`);
-    this.delegateUses.set(delegateKey, { uid, keys });
-    for (const copyKey of keys) this.addUser(this.delegateUsers, copyKey, delegateKey, undefined);
+    this.usage.trackDelegate(event, delegate);
   }
 
   /** The references of a host pod, as tracked (undefined before its informer event). */
   referencesOf(podKey: string): readonly Reference[] | undefined {
-    return this.hostPodUses.get(podKey)?.references;
+    return this.usage.referencesOf(podKey);
   }
 
   /** What the caches say about a pod's references: no request is made. */
@@ -236,11 +204,11 @@ export class Reflector implements CopyWriter {
 
   /** Queues every copy nobody uses (left behind by a crash, or by pods that went while we were down). */
   collectUnused(): void {
-    for (const key of this.copiedKeys()) if (this.users(key) === 0) this.queue.add(key);
+    for (const key of this.copiedKeys()) if (this.usage.users(key) === 0) this.queue.add(key);
   }
 
   describe(): string {
-    return `${this.hostUsers.size} reflected objects for ${this.hostPodUses.size} pods`;
+    return `${this.usage.objects} reflected objects for ${this.usage.pods} pods`;
   }
 
   private copiedKeys(): string[] {
@@ -252,65 +220,6 @@ export class Reflector implements CopyWriter {
       }
     }
     return keys;
-  }
-
-  private addUser(index: Map<string, Set<string>>, key: string, user: string, referenceKeyToRetain?: string) {
-    let users = index.get(key);
-    if (!users) {
-      users = new Set();
-      index.set(key, users);
-    }
-    users.add(user);
-    if (referenceKeyToRetain !== undefined && users.size === 1) {
-      const [kind, namespace, name] = splitKey(referenceKeyToRetain);
-      this.options.hostObjects.retain(kind, namespace, name);
-      this.unusedSince.delete(referenceKeyToRetain);
-      this.queue.add(referenceKeyToRetain);
-    }
-  }
-
-  private removeUser(
-    index: Map<string, Set<string>>,
-    key: string,
-    user: string,
-    referenceKeyToRelease?: string,
-  ) {
-    const users = index.get(key);
-    if (!users?.delete(user) || users.size > 0) return;
-    index.delete(key);
-    if (referenceKeyToRelease !== undefined) {
-      const [kind, namespace, name] = splitKey(referenceKeyToRelease);
-      this.options.hostObjects.release(kind, namespace, name);
-    }
-    // The copy may be unused now (by host pods and delegates alike): looked at after the linger.
-    const reference = referenceKeyToRelease ?? this.sourceOfCopy(key);
-    if (reference && this.users(reference) === 0) this.queue.addAfter(reference, LINGER_MS);
-  }
-
-  private sourceOfCopy(copyKey: string): string | undefined {
-    const [kind, namespace, name] = splitKey(copyKey);
-    const source = this.copies[kind]?.get(`${namespace}/${name}`)?.metadata?.annotations?.[ANNOTATION_SOURCE];
-    return source ? `${kind}/${source}` : undefined;
-  }
-
-  private copyName(kind: ReferenceKind, hostNamespace: string, name: string) {
-    const { hostClusterName, nodeName, namespacePrefix } = this.options;
-    return {
-      namespace:
-        this.options.remoteNamespace?.(hostNamespace) ?? delegateNamespace(hostNamespace, namespacePrefix),
-      name: reflectedName(name, { hostClusterName, nodeName }),
-      kind,
-    };
-  }
-
-  /** Pods (host pods and delegates) of this node using the host object now. */
-  private users(key: string): number {
-    const [kind, namespace, name] = splitKey(key);
-    const copy = this.copyName(kind, namespace, name);
-    return (
-      (this.hostUsers.get(key)?.size ?? 0) +
-      (this.delegateUsers.get(`${kind}/${copy.namespace}/${copy.name}`)?.size ?? 0)
-    );
   }
 
   private liveCopy(kind: ReferenceKind, namespace: string, name: string): Reflectable | undefined {
@@ -344,10 +253,10 @@ export class Reflector implements CopyWriter {
 
   /** The copy's own ladder: used and present on the host → written; unused or gone on the host → deleted. */
   private async sync(key: string): Promise<CopyState> {
-    const [kind, hostNamespace, name] = splitKey(key);
-    const target = this.copyName(kind, hostNamespace, name);
+    const [kind, hostNamespace, name] = splitReferenceKey(key);
+    const target = copyName(kind, hostNamespace, name, this.scope);
     const copy = this.liveCopy(kind, target.namespace, target.name);
-    if (this.mode === 'drain' || this.users(key) === 0) {
+    if (this.mode === 'drain' || this.usage.users(key) === 0) {
       if (!copy) {
         this.unusedSince.delete(key);
         return {};
@@ -367,7 +276,7 @@ export class Reflector implements CopyWriter {
       if (copy) await this.deleteCopy(kind, copy);
       return { missing: true };
     }
-    const desired = this.copyOf(kind, source);
+    const desired = desiredCopy(kind, source, this.scope);
     if (copy && sameContent(copy, desired)) return {};
     const conflict = await this.write(kind, desired, copy);
     if (conflict) {
@@ -376,37 +285,6 @@ export class Reflector implements CopyWriter {
     }
     this.conflicts.delete(key);
     return {};
-  }
-
-  private copyOf(kind: ReferenceKind, source: HostObject): Reflectable {
-    const { hostClusterName, nodeName } = this.options;
-    const target = this.copyName(kind, source.metadata.namespace, source.metadata.name);
-    const copy: Reflectable = {
-      apiVersion: 'v1',
-      kind,
-      metadata: {
-        name: target.name,
-        namespace: target.namespace,
-        labels: {
-          [LABEL_MANAGED_BY]: MANAGED_BY_VALUE,
-          [LABEL_HOST_CLUSTER]: hostClusterName,
-          [LABEL_VIRTUAL_NODE]: nodeName,
-          [LABEL_REFLECTED]: kind,
-        },
-        annotations: {
-          [ANNOTATION_SOURCE]: `${source.metadata.namespace}/${source.metadata.name}`,
-          [ANNOTATION_SOURCE_VERSION]: source.metadata.resourceVersion ?? '',
-        },
-      },
-    };
-    if (source.data) copy.data = source.data;
-    if (kind === 'ConfigMap' && source.binaryData) copy.binaryData = source.binaryData;
-    // A service-account token Secret would be claimed (and emptied) by the remote's token controller.
-    if (kind === 'Secret') {
-      copy.type =
-        source.type === 'kubernetes.io/service-account-token' ? 'Opaque' : (source.type ?? 'Opaque');
-    }
-    return copy;
   }
 
   /**
@@ -463,32 +341,4 @@ export class Reflector implements CopyWriter {
     }
     this.deleted.set(copy.metadata?.uid ?? '', true);
   }
-}
-
-function splitKey(key: string): [ReferenceKind, string, string] {
-  const [kind, namespace = '', ...rest] = key.split('/');
-  return [kind as ReferenceKind, namespace, rest.join('/')];
-}
-
-/** Whether the copy holds what we would write (ownership marks, source, content). */
-function sameContent(copy: Reflectable, desired: Reflectable): boolean {
-  const labels = desired.metadata?.labels ?? {};
-  if (Object.entries(labels).some(([k, v]) => copy.metadata?.labels?.[k] !== v)) return false;
-  if (
-    copy.metadata?.annotations?.[ANNOTATION_SOURCE] !== desired.metadata?.annotations?.[ANNOTATION_SOURCE]
-  ) {
-    return false;
-  }
-  return (
-    sameMap(copy.data, desired.data) &&
-    sameMap(copy.binaryData, desired.binaryData) &&
-    (desired.type === undefined || copy.type === desired.type)
-  );
-}
-
-function sameMap(a: Record<string, string> | undefined, b: Record<string, string> | undefined): boolean {
-  const x = a ?? {};
-  const y = b ?? {};
-  const keys = Object.keys(x);
-  return keys.length === Object.keys(y).length && keys.every((k) => x[k] === y[k]);
 }

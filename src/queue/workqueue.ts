@@ -3,6 +3,7 @@
 // while it is being processed runs again afterwards; failures back off exponentially per key.
 import type { Logger } from 'pino';
 import { isTerminal, messageOf, retryAfterSecondsOf } from '../kube/errors.ts';
+import { type QueueInstruments, queueInstruments } from '../metrics/instruments.ts';
 
 export interface ReconcileResult {
   /** Process the key again after this many milliseconds (a level-based "check back later"). */
@@ -47,6 +48,7 @@ export class WorkQueue {
   private wakeUp: (() => void) | undefined;
   private shuttingDown = false;
   private running: Promise<void>[] = [];
+  private readonly metrics: QueueInstruments;
 
   constructor(options: WorkQueueOptions) {
     if (!options.name) throw new Error('work queue: missing name');
@@ -57,6 +59,7 @@ export class WorkQueue {
     this.logger = options.logger;
     this.baseBackoffMs = options.baseBackoffMs ?? 200;
     this.maxBackoffMs = options.maxBackoffMs ?? 60_000;
+    this.metrics = queueInstruments(options.name);
   }
 
   /** Number of keys waiting (not counting delayed ones or those being processed). */
@@ -90,6 +93,8 @@ export class WorkQueue {
     } else if (!this.queued.has(key)) {
       this.queued.add(key);
     }
+    this.metrics.added();
+    this.metrics.depth(this.length);
     this.wakeUp?.();
   }
 
@@ -121,6 +126,7 @@ export class WorkQueue {
     // Jitter spreads retries of many keys that failed together (an outage) over time.
     const delay = Math.max(retryAfterMs, exponential * (0.8 + Math.random() * 0.4));
     this.addAfter(key, delay);
+    this.metrics.retried();
     return delay;
   }
 
@@ -143,6 +149,7 @@ export class WorkQueue {
   /** Stops taking keys and resolves when every worker has finished its current key. */
   async shutdown(): Promise<void> {
     this.shuttingDown = true;
+    this.metrics.closed();
     for (const { timer } of this.delayed.values()) clearTimeout(timer);
     this.delayed.clear();
     this.wakeUp?.();
@@ -155,6 +162,7 @@ export class WorkQueue {
     this.urgentInARow = takeUrgent ? this.urgentInARow + 1 : 0;
     for (const key of from) {
       from.delete(key);
+      this.metrics.depth(this.length);
       return key;
     }
     return undefined;
@@ -185,11 +193,15 @@ export class WorkQueue {
   }
 
   private async processOne(key: string): Promise<void> {
+    const started = performance.now();
+    const seconds = () => (performance.now() - started) / 1000;
     try {
       const result = await this.reconcile(key);
       this.forget(key);
+      this.metrics.processed(seconds(), result?.requeueAfter !== undefined ? 'requeue' : 'success');
       if (result?.requeueAfter !== undefined) this.addAfter(key, result.requeueAfter);
     } catch (error) {
+      this.metrics.processed(seconds(), isTerminal(error) ? 'terminal' : 'error');
       if (isTerminal(error)) {
         this.forget(key);
         this.logger.warn(

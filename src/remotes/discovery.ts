@@ -13,7 +13,7 @@ import type { EventRecorder } from '../kube/events.ts';
 import { Informer, trimMetadata } from '../kube/informer.ts';
 import { ConfigError, kubeConfigFromString } from '../kube/kubeconfig.ts';
 import { WorkQueue } from '../queue/workqueue.ts';
-import type { RemoteRegistry } from './registry.ts';
+import type { Retirement } from './registry.ts';
 import type { RemoteSpec } from './remote.ts';
 
 export const LABEL_REMOTE_CLUSTER = 'spillway.dev/remote-cluster';
@@ -26,10 +26,20 @@ export const ANNOTATION_REMOVE = 'spillway.dev/remove';
 
 const dnsLabel = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 
+/** Where discovered remotes go: the registry itself, or, with high availability, the shared catalog. */
+export interface RemoteSink {
+  upsert(spec: RemoteSpec): Promise<unknown>;
+  /**
+   * Takes the remote out of service. True once that is done here (its Secret may go); false when it is
+   * not done yet or not this process's to do (another replica owns it): asked again later.
+   */
+  retire(name: string, how: Retirement): Promise<boolean>;
+}
+
 export interface DiscoveryOptions {
   readonly host: ClusterClient;
   readonly namespace: string;
-  readonly registry: RemoteRegistry;
+  readonly registry: RemoteSink;
   readonly events: EventRecorder;
   readonly logger: Logger;
   /** Names of remotes from the configuration file, which a Secret may not take over. */
@@ -88,7 +98,7 @@ export class RemoteDiscovery {
           { secret: key, remote: previousName },
           'remote cluster Secret deleted; draining remote',
         );
-        void this.options.registry.drain(previousName);
+        void this.options.registry.retire(previousName, {});
       }
       return undefined;
     }
@@ -100,7 +110,7 @@ export class RemoteDiscovery {
     } catch (error) {
       throw this.invalid(key, secret, name, error);
     }
-    if (previousName && previousName !== name) void this.options.registry.drain(previousName);
+    if (previousName && previousName !== name) void this.options.registry.retire(previousName, {});
     // Only a usable Secret is held: its deletion then waits for the drain of its remote.
     await this.holdWithFinalizer(secret);
     try {
@@ -132,7 +142,14 @@ export class RemoteDiscovery {
       kubeConfig,
       labels: {},
       source: `Secret ${key}`,
-      fingerprint: createHash('sha256').update(content).update(nodeName).digest('hex'),
+      // A rotated token or certificate (`spillway join --rotate`) changes only the credentials: the
+      // client swaps them in; another server or node name restarts the remote.
+      fingerprint: createHash('sha256')
+        .update(kubeConfig.getCurrentCluster()?.server ?? '')
+        .update('\0')
+        .update(nodeName)
+        .digest('hex'),
+      credentials: createHash('sha256').update(content).digest('hex'),
     };
   }
 
@@ -182,29 +199,21 @@ export class RemoteDiscovery {
     const nodeName = nodeNameOf(secret, name);
     const { registry, logger } = this.options;
     const removal = (async () => {
-      if (force) {
-        await registry.forceRemove(name, nodeName);
-      } else {
-        // A restart in the middle of a drain, or a Secret deleted while Spillway was down.
-        if (!registry.get(name)) {
-          let spec: RemoteSpec | undefined;
-          try {
-            spec = this.specOf(key, secret, name);
-          } catch (error) {
-            // Never usable, so nothing of it ran: there is nothing to drain.
-            logger.warn(
-              { secret: key, err: messageOf(error) },
-              'deleted remote cluster Secret was never usable',
-            );
-          }
-          if (spec) await registry.upsert(spec);
-        }
-        if (registry.get(name)) {
-          logger.info({ secret: key, remote: name }, 'remote cluster Secret deleted; draining remote');
-          await registry.drain(name);
+      let spec: RemoteSpec | undefined;
+      if (!force) {
+        try {
+          spec = this.specOf(key, secret, name);
+        } catch (error) {
+          // Never usable, so nothing of it ran: there is nothing to drain.
+          logger.warn(
+            { secret: key, err: messageOf(error) },
+            'deleted remote cluster Secret was never usable',
+          );
         }
       }
-      if (registry.get(name)) return; // a shutdown ended the drain; it resumes at the next start
+      logger.info({ secret: key, remote: name, force }, 'remote cluster Secret deleted; removing remote');
+      const done = await registry.retire(name, force ? { force: { nodeName } } : { spec });
+      if (!done) return; // elsewhere, or a shutdown ended the drain: asked again
       this.started.delete(key);
       const uid = secret.metadata?.uid ?? '';
       this.removed.add(uid);
@@ -235,7 +244,9 @@ export class RemoteDiscovery {
       })
       .finally(() => {
         this.removals.delete(key);
-        this.queue.add(key);
+        // Done: look at the Secret once more (it is gone, or its finalizer is). Not done: the
+        // reconcile's requeue asks again in 5 s, without spinning on another replica's remote.
+        if (this.removed.has(secret.metadata?.uid ?? '')) this.queue.add(key);
       });
     this.removals.set(key, removal);
     return { requeueAfter: 5_000 };

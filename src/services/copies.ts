@@ -9,9 +9,9 @@ import { isConflict, isInvalid, isNotFound } from '../kube/errors.ts';
 import type { EventRecorder } from '../kube/events.ts';
 import type { Informer } from '../kube/informer.ts';
 import { isOwnedObject, LABEL_VIRTUAL_NODE } from '../ownership.ts';
+import { FIELD_MANAGER } from '../pods/copies.ts';
 import type { NamespaceEnsurer } from '../pods/execute.ts';
 import type { ReflectionScope } from '../pods/references.ts';
-import { FIELD_MANAGER } from '../pods/reflect.ts';
 import { Warnings } from '../workloads.ts';
 import { isHeadless, sameService, sameSlice } from './forge.ts';
 

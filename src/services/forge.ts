@@ -8,8 +8,8 @@
 import { isIP } from 'node:net';
 import type { V1EndpointSlice, V1Service, V1ServiceSpec } from '@kubernetes/client-node';
 import { ownershipLabels } from '../ownership.ts';
+import { ANNOTATION_SOURCE, LABEL_REFLECTED } from '../pods/copies.ts';
 import { type ReflectionScope, reflectedName } from '../pods/references.ts';
-import { ANNOTATION_SOURCE, LABEL_REFLECTED } from '../pods/reflect.ts';
 import { LABEL_SERVICE_NAME } from './host-services.ts';
 
 export const ANNOTATION_REFLECT_SERVICES = 'spillway.dev/reflect-services';

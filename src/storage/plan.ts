@@ -8,8 +8,8 @@
 // claim, then the volume; Retain keeps both.
 import type { V1PersistentVolume, V1PersistentVolumeClaim, V1StorageClass } from '@kubernetes/client-node';
 import { ownershipLabels } from '../ownership.ts';
+import { ANNOTATION_SOURCE, LABEL_REFLECTED } from '../pods/copies.ts';
 import { type ReflectionScope, reflectedName } from '../pods/references.ts';
-import { ANNOTATION_SOURCE, LABEL_REFLECTED } from '../pods/reflect.ts';
 import { ANNOTATION_SELECTED_NODE } from './host-volumes.ts';
 
 export const CSI_DRIVER = 'spillway.dev';

@@ -27,6 +27,8 @@ export interface WebhookServerOptions {
   readonly burstOptions: () => BurstOptions;
   /** The namespace policy's mutation (MUTATE_POLICY_PATH), if served. */
   readonly policy?: PodMutation;
+  /** The CA that signs the serving certificate (shared by replicas); default: a new one. */
+  readonly authority?: CertificateAuthority;
   readonly logger: Logger;
 }
 
@@ -79,7 +81,7 @@ export class WebhookServer {
   }
 
   async start(signal: AbortSignal): Promise<void> {
-    const ca = await CertificateAuthority.create('spillway-webhook-ca');
+    const ca = this.options.authority ?? (await CertificateAuthority.create('spillway-webhook-ca'));
     const serving = await ca.issue({
       commonName: 'spillway-webhook',
       subjectAltNames: this.options.subjectAltNames,

@@ -181,15 +181,15 @@ export class LocalCluster {
   }
 
   /**
-   * Restarts one component of a running cluster, the others untouched (an API server restart drill),
-   * and waits until it serves again.
+   * Restarts one component of a running cluster, the others untouched (an API server restart drill,
+   * or a component that died), and waits until etcd or the API server serves again.
    */
-  async restart(name: 'kube-apiserver' | 'etcd', mode: ProcessMode = 'attached'): Promise<void> {
+  async restart(name: ComponentName, mode: ProcessMode = 'attached'): Promise<void> {
     const pid = this.state.pids[name];
     if (pid !== undefined) await stopProcess(pid);
     await this.launch(name, mode);
     if (name === 'etcd') await waitForEtcd(this.state.ports.etcdClient, this.failureProbe('etcd'));
-    else await waitForApiserver(this.kubeconfigPath, this.failureProbe('kube-apiserver'));
+    if (name === 'kube-apiserver') await waitForApiserver(this.kubeconfigPath, this.failureProbe(name));
   }
 
   /**

@@ -188,4 +188,32 @@ describe('removing a remote', () => {
     });
     expect(left.items).toHaveLength(2);
   });
+
+  it('hands a remote over on stop (nothing deleted), and drains one the file marks remove: drain', async () => {
+    const name = `file-${suffix}`;
+    const nodeName = `spillway-${name}`;
+    const remoteSpec = { name, kubeconfig: clusters.remote.kubeconfig, nodeName };
+    const first = await startSpillway({ hostKubeconfig: clusters.host.kubeconfig, remotes: [remoteSpec] });
+    await waitForNodeReady(host, nodeName);
+    const pods = await deployOn(name, 'd');
+    const selector = `spillway.dev/virtual-node=${nodeName}`;
+    await first.stop();
+    // A stop writes nothing: the delegates and the node are still there.
+    expect((await remote.core.listNamespacedPod({ namespace, labelSelector: selector })).items).toHaveLength(
+      2,
+    );
+    expect(await nodeGone(nodeName)).toBeUndefined();
+
+    const second = await startSpillway({
+      hostKubeconfig: clusters.host.kubeconfig,
+      remotes: [{ ...remoteSpec, remove: 'drain' }],
+    });
+    try {
+      await waitFor('node drained and deleted', async () => nodeGone(nodeName));
+      expect((await remote.core.listNamespacedPod({ namespace, labelSelector: selector })).items).toEqual([]);
+      expect(await removedEvents(pods)).toHaveLength(2);
+    } finally {
+      await second.stop();
+    }
+  });
 });
