@@ -2,10 +2,11 @@
 // from discovered Secrets, each with its virtual node.
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import type { KubeConfig, V1Secret } from '@kubernetes/client-node';
+import type { V1Secret } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { type Config, nodeNameOf, type RemoteConfig } from './config.ts';
-import { ClusterClient } from './kube/client.ts';
+import { ClusterClient, spillwayUserAgent } from './kube/client.ts';
+import type { KubeConfig } from './kube/credentials.ts';
 import { messageOf } from './kube/errors.ts';
 import { EventRecorder } from './kube/events.ts';
 import {
@@ -45,7 +46,7 @@ export class Spillway {
       logger,
       qps: config.host.qps,
       burst: config.host.burst,
-      userAgent: `spillway (host cluster ${config.hostClusterName})`,
+      userAgent: spillwayUserAgent(config.hostClusterName, 'host'),
     });
   }
 

@@ -2,12 +2,9 @@
 // watches with bookmarks and a server-side timeout, a relist on 410 Gone, exponential backoff with
 // jitter on every failure (never a hot loop, never giving up), and a transform that trims what is
 // kept, so large clusters fit in memory. Handlers only learn which key changed and take it from here.
-import { createInterface } from 'node:readline';
-import { Readable } from 'node:stream';
+import { StringDecoder } from 'node:string_decoder';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ApiException } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import { fetch } from 'undici';
 import type { ClusterClient } from './client.ts';
 import { isGone, messageOf } from './errors.ts';
 
@@ -31,6 +28,11 @@ export interface InformerOptions<T extends KubeObject, S extends KubeObject> {
   readonly filter?: (object: T) => boolean;
   readonly logger: Logger;
   readonly pageSize?: number;
+  /**
+   * false: a stream of objects, not a cache: handlers see every listed and watched object as an
+   * `add` and nothing is kept (events to mirror, where keeping them would grow with every event).
+   */
+  readonly cache?: boolean;
 }
 
 interface ListResponse<T> {
@@ -119,6 +121,10 @@ export class Informer<T extends KubeObject, S extends KubeObject = T> {
       return;
     }
     const object = this.options.transform ? this.options.transform(raw) : (raw as unknown as S);
+    if (this.options.cache === false) {
+      this.emit('add', object, undefined);
+      return;
+    }
     const key = keyOf(raw);
     const previous = this.cache.get(key);
     this.cache.set(key, object);
@@ -207,44 +213,24 @@ export class Informer<T extends KubeObject, S extends KubeObject = T> {
   /** One watch connection; resolves when the server ends it, rejects on failure. Returns whether events came. */
   private async watchOnce(signal: AbortSignal): Promise<boolean> {
     const timeoutSeconds = 300 + Math.floor(Math.random() * 300);
-    const client = this.options.client;
-    const url = client.url(this.options.path, {
-      watch: true,
-      resourceVersion: this.resourceVersion,
-      allowWatchBookmarks: true,
-      timeoutSeconds,
-      labelSelector: this.options.labelSelector,
-      fieldSelector: this.options.fieldSelector,
-    });
-    const auth = await client.authenticate(url);
-    // The server ends the watch after timeoutSeconds; silence well past that is a dead connection.
-    const stalled = new AbortController();
-    let stallTimer: NodeJS.Timeout | undefined;
-    const armStallTimer = () => {
-      clearTimeout(stallTimer);
-      stallTimer = setTimeout(() => stalled.abort(new Error('watch stalled')), (timeoutSeconds + 60) * 1000);
-      stallTimer.unref();
-    };
-    armStallTimer();
+    let receivedEvents = false;
     try {
-      const response = await fetch(url, {
-        headers: { ...auth.headers, accept: 'application/json' },
-        dispatcher: auth.dispatcher,
-        signal: AbortSignal.any([signal, stalled.signal]),
+      const response = await this.options.client.stream(this.options.path, {
+        query: {
+          watch: true,
+          resourceVersion: this.resourceVersion,
+          allowWatchBookmarks: true,
+          timeoutSeconds,
+          labelSelector: this.options.labelSelector,
+          fieldSelector: this.options.fieldSelector,
+        },
+        // The server ends the watch after timeoutSeconds and sends bookmarks meanwhile; silence
+        // well past that is a dead connection.
+        idleTimeoutMs: (timeoutSeconds + 60) * 1000,
+        signal,
       });
-      if (response.status !== 200 || !response.body) {
-        const body = await response.text();
-        throw new ApiException(response.status, `watch ${this.options.path} failed`, body, {});
-      }
       this.watchesStarted++;
-      let receivedEvents = false;
-      const lines = createInterface({
-        input: Readable.fromWeb(response.body),
-        crlfDelay: Number.POSITIVE_INFINITY,
-      });
-      for await (const line of lines) {
-        if (!line) continue;
-        armStallTimer();
+      for await (const line of lines(response)) {
         receivedEvents = true;
         const event = JSON.parse(line) as { type: string; object: T & { code?: number } };
         if (event.type === 'ERROR') {
@@ -252,9 +238,7 @@ export class Informer<T extends KubeObject, S extends KubeObject = T> {
           const status = event.object as { message?: string; reason?: string };
           throw Object.assign(
             new Error(`watch error: ${status.reason ?? ''} ${status.message ?? ''}`.trim()),
-            {
-              statusCode: event.object.code,
-            },
+            { statusCode: event.object.code },
           );
         }
         const version = event.object.metadata?.resourceVersion;
@@ -266,8 +250,23 @@ export class Informer<T extends KubeObject, S extends KubeObject = T> {
     } catch (error) {
       if (signal.aborted) return false;
       throw error;
-    } finally {
-      clearTimeout(stallTimer);
     }
   }
+}
+
+/** The non-empty lines of a response, decoded as UTF-8 across chunk boundaries. */
+async function* lines(response: AsyncIterable<Buffer>): AsyncGenerator<string> {
+  const decoder = new StringDecoder('utf8');
+  let rest = '';
+  for await (const chunk of response) {
+    const text = rest + decoder.write(chunk);
+    let start = 0;
+    for (let end = text.indexOf('\n'); end >= 0; end = text.indexOf('\n', start)) {
+      if (end > start) yield text.slice(start, end);
+      start = end + 1;
+    }
+    rest = text.slice(start);
+  }
+  rest += decoder.end();
+  if (rest.trim()) yield rest;
 }

@@ -1,10 +1,7 @@
 // GET /containerLogs/{namespace}/{pod}/{container}: the delegate's log, streamed from the remote API
 // server's pods/log with backpressure; the remote stream is closed as soon as the client goes away.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { ApiException } from '@kubernetes/client-node';
-import { fetch } from 'undici';
 import { badRequest } from './http-errors.ts';
 import type { ResolvedPod } from './resolve.ts';
 
@@ -67,31 +64,20 @@ export async function serveLogs(
   const remoteQuery = remoteLogQuery(container, query);
   const client = target.remote.client;
   const path = `/api/v1/namespaces/${target.delegateNamespace}/pods/${target.delegateName}/log`;
-  const url = client.url(path);
-  url.search = remoteQuery.toString();
   const controller = new AbortController();
   // The client went away: stop following in the remote at once.
   res.on('close', () => controller.abort());
-  const auth = await client.authenticate(url);
-  const response = await fetch(url, {
-    headers: { ...auth.headers, accept: '*/*' },
-    dispatcher: auth.dispatcher,
+  // A failure (404, 400) is an ApiError carrying the remote's Status, mapped to the same HTTP status.
+  const response = await client.stream(path, {
+    query: Object.fromEntries(remoteQuery),
+    accept: '*/*',
     signal: controller.signal,
   });
-  if (!response.ok || !response.body) {
-    const body = await response.text();
-    throw new ApiException(
-      response.status,
-      `logs of ${target.delegateNamespace}/${target.delegateName}`,
-      body,
-      {},
-    );
-  }
   res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8', 'transfer-encoding': 'chunked' });
   res.flushHeaders();
   try {
     // pipeline applies backpressure: a slow reader slows the remote stream instead of filling memory.
-    await pipeline(Readable.fromWeb(response.body as import('node:stream/web').ReadableStream), res);
+    await pipeline(response, res);
   } catch (error) {
     if (!controller.signal.aborted) throw error;
   }

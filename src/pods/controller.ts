@@ -7,7 +7,7 @@ import type { PodsConfig } from '../config.ts';
 import type { ClusterClient } from '../kube/client.ts';
 import { isNotFound } from '../kube/errors.ts';
 import type { EventRecorder } from '../kube/events.ts';
-import { Informer, keyOf, trimMetadata } from '../kube/informer.ts';
+import { Informer, keyOf } from '../kube/informer.ts';
 import type { ResourceList } from '../kube/quantity.ts';
 import type { FitRefusal } from '../node/fragmentation.ts';
 import { LABEL_VIRTUAL_NODE, ownedSelector } from '../ownership.ts';
@@ -27,6 +27,7 @@ import { reconcilePod } from './reconcile.ts';
 import { referenceKey } from './references.ts';
 import { Reflector } from './reflect.ts';
 import { RemoteEventMirror } from './remote-events.ts';
+import { trimDelegate, trimHostPod } from './trim.ts';
 import { PodWrites } from './writes.ts';
 
 export interface PodControllerOptions {
@@ -74,7 +75,7 @@ export class PodController {
       client: host,
       path: '/api/v1/pods',
       fieldSelector: `spec.nodeName=${nodeName}`,
-      transform: trimMetadata,
+      transform: trimHostPod,
       logger,
     });
     this.delegateSelector = `${ownedSelector(hostClusterName)},${LABEL_VIRTUAL_NODE}=${nodeName}`;
@@ -83,7 +84,7 @@ export class PodController {
       client: remote,
       path: '/api/v1/pods',
       labelSelector: this.delegateSelector,
-      transform: trimMetadata,
+      transform: trimDelegate,
       logger,
     });
     this.queue = new WorkQueue({
