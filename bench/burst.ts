@@ -72,7 +72,6 @@ export async function runBurst(context: BenchContext, options: BurstOptions): Pr
     const leaseFigures = lease.stop();
     hostTimeline.stop();
     remoteTimeline.stop();
-    await spillway.heapSnapshot();
     const result: BurstResult = {
       spillway: {
         ...measure(hostTimeline, remoteTimeline),
@@ -84,9 +83,14 @@ export async function runBurst(context: BenchContext, options: BurstOptions): Pr
       },
       problems: {},
     };
-    if (!options.restart) return { ...result, problems: spillway.problems(since) };
+    if (!options.restart) {
+      await spillway.heapSnapshot();
+      return { ...result, problems: spillway.problems(since) };
+    }
     const hold = await holdPods(context, spillway);
     const restart = await restartHolding(context, spillway, options.pods);
+    // Last: writing a snapshot takes about as much memory again as the heap holds.
+    await spillway.heapSnapshot();
     return { ...result, hold, restart, problems: spillway.problems(since) };
   } finally {
     console.log('  cleanup');

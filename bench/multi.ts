@@ -82,6 +82,7 @@ export async function runMulti(
       t.remote.stop();
     }
     const perNode = timelines.map((t) => measure(t.host, t.remote));
+    await spillway.heapSnapshot();
     return {
       nodes,
       podsPerNode,

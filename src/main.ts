@@ -1,11 +1,17 @@
 #!/usr/bin/env node
 // The spillway command line: wiring only; the work lives in the components it starts.
+import { setFlagsFromString } from 'node:v8';
 import { Command } from 'commander';
 import { Spillway } from './app.ts';
 import { type ConfigOverrides, loadConfig } from './config.ts';
 import { ConfigError } from './kube/kubeconfig.ts';
 import { createLogger } from './log.ts';
 import { VERSION } from './version.ts';
+
+// Between full collections the heap may grow by 40% of what is live (V8 otherwise allows up to 4×):
+// at 10,000 pods, about 200 MiB resident instead of 450. Set here so that every way of starting
+// Spillway has it; the image also caps the young generation (--max-semi-space-size, command line only).
+setFlagsFromString('--heap-growing-percent=40');
 
 interface RunOptions extends ConfigOverrides {
   readonly config?: string;

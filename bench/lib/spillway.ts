@@ -2,7 +2,16 @@
 // image runs), as a child process with its own configuration and log, watched from outside: its RSS
 // and CPU from /proc, milestones from its log lines.
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { closeSync, existsSync, openSync, readFileSync, readSync, statSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  readSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
@@ -232,9 +241,21 @@ export class SpillwayProcess {
 
   /** Asks for a heap snapshot (with profiling on); resolves once it has been written. */
   async heapSnapshot(): Promise<void> {
-    if (!this.options.profileDir) return;
+    const dir = this.options.profileDir;
+    if (!dir || !this.running) return;
+    const snapshots = () => readdirSync(dir).filter((f) => f.endsWith('.heapsnapshot'));
+    const before = new Set(snapshots());
     process.kill(this.pid, 'SIGUSR2');
-    await sleep(15_000);
+    const deadline = Date.now() + 600_000;
+    let lastSize = -1;
+    while (Date.now() < deadline) {
+      await sleep(2000);
+      const file = snapshots().find((f) => !before.has(f));
+      if (!file) continue;
+      const size = statSync(join(dir, file)).size;
+      if (size === lastSize && size > 0) return;
+      lastSize = size;
+    }
   }
 
   /** SIGKILL: no shutdown at all, as a crash or an OOM kill. */

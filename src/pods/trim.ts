@@ -6,6 +6,7 @@
 // it from every delegate, and nothing else reads it). Delegates: identity, ownership labels and
 // annotations, deletion, the spec fields Kubernetes lets change (delegateUpdate compares them), the
 // node and container names (the kubelet API's metrics), and the status fields mirrored to the host.
+// Both keep one copy of each short string (see kube/intern.ts).
 import type {
   V1Container,
   V1ObjectMeta,
@@ -14,6 +15,7 @@ import type {
   V1PodStatus,
   V1Volume,
 } from '@kubernetes/client-node';
+import { cacheStrings } from '../kube/intern.ts';
 
 const DELEGATE_METADATA = [
   'name',
@@ -63,7 +65,11 @@ export function trimDelegate(pod: V1Pod): V1Pod {
   };
   const initContainers = nameAndImage(pod.spec?.initContainers);
   if (initContainers) spec.initContainers = initContainers;
-  return { metadata: pick(pod.metadata, DELEGATE_METADATA), spec, status: pick(pod.status, DELEGATE_STATUS) };
+  return cacheStrings.internAll({
+    metadata: pick(pod.metadata, DELEGATE_METADATA),
+    spec,
+    status: pick(pod.status, DELEGATE_STATUS),
+  });
 }
 
 const isTokenVolume = (volume: V1Volume) =>
@@ -72,7 +78,7 @@ const isTokenVolume = (volume: V1Volume) =>
 export function trimHostPod(pod: V1Pod): V1Pod {
   const { managedFields: _managed, ...metadata } = pod.metadata ?? {};
   const spec = pod.spec;
-  if (!spec?.volumes?.some(isTokenVolume)) return { ...pod, metadata };
+  if (!spec?.volumes?.some(isTokenVolume)) return cacheStrings.internAll({ ...pod, metadata });
   const tokenVolumes = new Set(spec.volumes.filter(isTokenVolume).map((v) => v.name));
   const withoutMounts = (containers: V1Container[] | undefined) =>
     containers?.map((c) => {
@@ -86,5 +92,5 @@ export function trimHostPod(pod: V1Pod): V1Pod {
   if (spec.initContainers) trimmed.initContainers = withoutMounts(spec.initContainers);
   if (volumes.length > 0) trimmed.volumes = volumes;
   else delete trimmed.volumes;
-  return { ...pod, metadata, spec: trimmed };
+  return cacheStrings.internAll({ ...pod, metadata, spec: trimmed });
 }
