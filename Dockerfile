@@ -1,4 +1,6 @@
 # syntax=docker/dockerfile:1
+# The image manifests/base runs (name and tag pinned in manifests/base/kustomization.yaml):
+#   docker build -t ghcr.io/spillway-dev/spillway:$(node -p 'require("./package.json").version') .
 # Build stage: compile TypeScript to dist/ with the full dev toolchain.
 FROM node:24-slim AS build
 WORKDIR /src
@@ -8,16 +10,19 @@ COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
 RUN npm run build && npm prune --omit=dev
 
-# Runtime stage: only the compiled CLI and production dependencies, as an unprivileged user.
+# Runtime stage: only the compiled CLI, production dependencies and the manifests `spillway join`
+# applies to remote clusters (manifests/remote), as an unprivileged user.
 FROM node:24-slim
 ENV NODE_ENV=production
 WORKDIR /app
 COPY --from=build /src/package.json ./package.json
 COPY --from=build /src/node_modules ./node_modules
 COPY --from=build /src/dist ./dist
+COPY manifests ./manifests
 USER node
-# The kubelet API (logs, exec, attach, port-forward, metrics) that the host API server calls.
-EXPOSE 10250
+# The kubelet API (logs, exec, attach, port-forward, stats) the host API server calls; the burst
+# webhook; Spillway's metrics with /healthz and /readyz.
+EXPOSE 10250 9443 9095
 # A young generation of 2 MiB semi-spaces instead of up to 64 MiB: about 100 MiB less resident at
 # 10,000 pods for a few percent more CPU (bench/README "Benchmark").
 ENTRYPOINT ["node", "--max-semi-space-size=2", "dist/main.js"]

@@ -4,6 +4,7 @@ import { Command, Option } from 'commander';
 import { benchMirror } from './mirror.ts';
 import { benchScale, SCENARIOS, type Scenario } from './scale.ts';
 import { benchStreams } from './streams.ts';
+import { benchTakeover } from './takeover.ts';
 
 const numbers = (value: string) => value.split(',').map(Number);
 
@@ -83,6 +84,16 @@ program
       reads: Number(options.reads),
       execs: Number(options.execs),
     });
+  });
+
+program
+  .command('takeover')
+  .description(
+    "high availability: how soon a killed replica's remotes are owned again, next to the Lease-expiry floor",
+  )
+  .option('--rounds <n>', 'replicas killed, one after another', '3')
+  .action(async (options: { rounds: string }) => {
+    await benchTakeover({ rounds: Number(options.rounds) });
   });
 
 await program.parseAsync();

@@ -1,15 +1,18 @@
 // `npm run demo`: the main job on local clusters. Brings up a host and a remote cluster (real control
-// planes, kwok nodes) if needed, starts Spillway against them with a generated configuration, and
-// shows the remote cluster as a virtual node of the host. `npm run demo -- stop` stops Spillway.
+// planes; the remote's node a real kubelet with real containers where the machine allows, kwok nodes
+// otherwise, with a notice) if needed, starts Spillway against them with a generated configuration,
+// and shows the remote cluster as a virtual node of the host. `npm run demo -- stop` stops Spillway.
 /* biome-ignore-all lint/suspicious/noConsole: a demo talks to its user on the console */
 import { spawn } from 'node:child_process';
 import { existsSync, openSync } from 'node:fs';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { stringify } from 'yaml';
 import { ensureBinaries } from '../test/cluster/binaries.ts';
+import { answerEveryPod } from '../test/cluster/bootstrap.ts';
 import { kubeconfigPathOf, up } from '../test/cluster/cli.ts';
+import { IMAGE_NAMES } from '../test/cluster/images/images.ts';
 import { kubectl } from '../test/cluster/kubectl.ts';
 import { isAlive } from '../test/cluster/lock.ts';
 import { stopProcess } from '../test/cluster/processes.ts';
@@ -57,8 +60,10 @@ if (process.argv[2] === 'stop') {
 }
 
 console.log('==> local clusters');
-await up(['host', 'remote']);
-const { kubectl: kubectlBinary } = await ensureBinaries();
+const clusters = await up(['host', 'remote'], { realNode: true });
+const realNode = clusters.remote?.realNode ?? false;
+const binaries = await ensureBinaries();
+const { kubectl: kubectlBinary } = binaries;
 const host = (args: string[]) =>
   kubectl(kubectlBinary, kubeconfigPathOf('host'), args, { allowFailure: true });
 
@@ -101,6 +106,13 @@ console.log(
   ).stdout,
 );
 console.log('==> a sample app through the virtual node');
+// On the real node the app is a real process: agnhost's HTTP server, started by a shell that first
+// prints the greeting from the ConfigMap. On KWOK nothing runs; KWOK simulates its usage instead.
+const app = realNode
+  ? `image: ${IMAGE_NAMES.agnhost}
+          command: [sh, -c, 'echo "$GREETING: agnhost netexec starting"; exec /agnhost netexec --http-port=8080']
+          readinessProbe: {httpGet: {path: /hostname, port: 8080}, periodSeconds: 2}`
+  : 'image: nginx:1.27';
 const manifest = `
 apiVersion: v1
 kind: Namespace
@@ -120,48 +132,22 @@ spec:
   template:
     metadata:
       labels: {app: hello}
-      # KWOK simulates this usage in the remote cluster (kubectl top shows it through Spillway).
       annotations: {kwok.x-k8s.io/usage-cpu: 50m, kwok.x-k8s.io/usage-memory: 40Mi}
     spec:
       nodeSelector: {spillway.dev/cluster: remote}
       tolerations: [{key: virtual-kubelet.io/provider, operator: Exists}]
       containers:
         - name: hello
-          image: nginx:1.27
+          ${app}
           resources: {requests: {cpu: 100m, memory: 64Mi}}
           env: [{name: GREETING, valueFrom: {configMapKeyRef: {name: hello-config, key: greeting}}}]
 `;
 const hostApply = (args: string[], input?: string) =>
   kubectl(kubectlBinary, kubeconfigPathOf('host'), args, input === undefined ? {} : { input });
-// KWOK has no containers: what `kubectl logs` reads and where `kubectl exec` runs (a local process)
-// are configured in the remote cluster.
-const demoDir = join(stateDir, 'demo');
-await mkdir(demoDir, { recursive: true });
-const logLine = (offsetSeconds: number, text: string) =>
-  `${new Date(Date.now() - offsetSeconds * 1000).toISOString()} stdout F ${text}\n`;
-await writeFile(
-  join(demoDir, 'hello.log'),
-  logLine(3, 'hello from the host cluster: started') +
-    logLine(2, 'GET / 200') +
-    logLine(1, 'GET /healthz 200'),
-);
-const remoteApply = (input: string) =>
-  kubectl(kubectlBinary, kubeconfigPathOf('remote'), ['apply', '-f', '-'], { input });
-await remoteApply(`
-apiVersion: kwok.x-k8s.io/v1alpha1
-kind: ClusterLogs
-metadata: {name: demo-logs}
-spec:
-  selector: {matchNamespaces: [demo]}
-  logs: [{logsFile: ${join(demoDir, 'hello.log')}, follow: true}]
----
-apiVersion: kwok.x-k8s.io/v1alpha1
-kind: ClusterExec
-metadata: {name: demo-exec}
-spec:
-  selector: {matchNamespaces: [demo]}
-  execs: [{local: {workDir: ${demoDir}}}]
-`);
+if (!realNode) {
+  // KWOK has no containers: it answers logs and exec for every pod (a local process runs the command).
+  await answerEveryPod(kubeconfigPathOf('remote'), binaries, join(stateDir, 'clusters', 'remote'));
+}
 await hostApply(['apply', '-f', '-'], manifest);
 await hostApply(['rollout', 'status', 'deployment/hello', '-n', 'demo', '--timeout=120s']);
 console.log('\n$ kubectl get pods -n demo -o wide      # host cluster: the pods, on the virtual node');
@@ -191,16 +177,36 @@ const show = async (title: string, args: string[]) => {
   console.log((result.stdout + result.stderr).trimEnd());
 };
 if (firstPod) {
-  await show('through Spillway’s kubelet API', ['logs', '-n', 'demo', firstPod, '--tail=2']);
-  await show('KWOK runs it as a local process', [
-    'exec',
-    '-n',
-    'demo',
-    firstPod,
-    '--',
-    'echo',
-    'hello from exec',
-  ]);
+  if (realNode) {
+    await show('the container’s own log, read by the real kubelet', [
+      'logs',
+      '-n',
+      'demo',
+      firstPod,
+      '--tail=3',
+    ]);
+    await show('a real process in the container: its PID 1', [
+      'exec',
+      '-n',
+      'demo',
+      firstPod,
+      '--',
+      'sh',
+      '-c',
+      'ps -o pid,user,args; echo; tr "\\0" " " < /proc/1/cmdline; echo',
+    ]);
+  } else {
+    await show('KWOK simulates the pod: there is no container log', ['logs', '-n', 'demo', firstPod]);
+    await show('KWOK runs it as a local process', [
+      'exec',
+      '-n',
+      'demo',
+      firstPod,
+      '--',
+      'echo',
+      'hello from exec',
+    ]);
+  }
 }
 // metrics-server needs two scrapes (10 s apart) in the remote and then two of Spillway in the host.
 const topDeadline = Date.now() + 90_000;
@@ -209,9 +215,16 @@ while (top.exitCode !== 0 && Date.now() < topDeadline) {
   await sleep(3000);
   top = await host(['top', 'pod', '-n', 'demo']);
 }
-await show('usage read from the remote metrics-server', ['top', 'pod', '-n', 'demo']);
+await show(
+  realNode
+    ? 'the real kubelet’s usage, read from the remote metrics-server'
+    : 'usage KWOK simulates, read from the remote metrics-server',
+  ['top', 'pod', '-n', 'demo'],
+);
 console.log('');
 console.log('==> spill-over: a Deployment larger than the host’s own nodes');
+// The real node is this machine: 2 CPUs, so one 1-CPU pod spills over there; 4 CPUs per KWOK node.
+const replicas = realNode ? 9 : 10;
 const burstManifest = `
 apiVersion: v1
 kind: Namespace
@@ -221,16 +234,16 @@ apiVersion: apps/v1
 kind: Deployment
 metadata: {name: worker, namespace: burst-demo}
 spec:
-  replicas: 10
+  replicas: ${replicas}
   selector: {matchLabels: {app: worker}}
   template:
     metadata: {labels: {app: worker}}
     spec:
       containers:
-        - {name: worker, image: busybox, resources: {requests: {cpu: "1"}}}
+        - {name: worker, image: ${IMAGE_NAMES.busybox}, command: [sleep, "3600"], resources: {requests: {cpu: "1"}}}
 `;
 console.log(
-  'a plain Deployment (no toleration, no selector) of 10 pods of 1 CPU; the host has 2 nodes of 4 CPUs',
+  `a plain Deployment (no toleration, no selector) of ${replicas} pods of 1 CPU; the host has 2 nodes of 4 CPUs`,
 );
 await hostApply(['apply', '-f', '-'], burstManifest);
 await hostApply(['rollout', 'status', 'deployment/worker', '-n', 'burst-demo', '--timeout=120s']);

@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs';
 import type { V1Secret } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { type Config, nodeNameOf, type RemoteConfig } from './config.ts';
+import { RemoteOwnership } from './ha/ownership.ts';
 import { ClusterClient, spillwayUserAgent } from './kube/client.ts';
 import type { KubeConfig } from './kube/credentials.ts';
 import { messageOf } from './kube/errors.ts';
@@ -18,11 +19,14 @@ import {
 import { PodResolver } from './kubelet/resolve.ts';
 import { KubeletServer } from './kubelet/server.ts';
 import { ServingCertificate } from './kubelet/tls.ts';
-import { RemoteDiscovery } from './remotes/discovery.ts';
+import { reportRemotes } from './metrics/remotes.ts';
+import { MetricsServer } from './metrics/server.ts';
+import { RemoteDiscovery, type RemoteSink } from './remotes/discovery.ts';
 import { RemoteRegistry } from './remotes/registry.ts';
 import type { RemoteSpec } from './remotes/remote.ts';
-import { startBurstWebhook } from './webhook/burst.ts';
+import { installBurstWebhook, type RemoteList, startBurstWebhook } from './webhook/burst.ts';
 import type { WebhookServer } from './webhook/server.ts';
+import { sharedWebhookAuthority } from './webhook/shared-ca.ts';
 
 export class Spillway {
   readonly config: Config;
@@ -33,6 +37,11 @@ export class Spillway {
   private discovery: RemoteDiscovery | undefined;
   private kubeletServer: KubeletServer | undefined;
   private webhookServer: WebhookServer | undefined;
+  private metricsServer: MetricsServer | undefined;
+  private ownershipInstance: RemoteOwnership | undefined;
+  private discoveryListed = false;
+  private started = false;
+  private unreport: (() => void) | undefined;
 
   constructor(config: Config, logger: Logger) {
     this.config = config;
@@ -55,41 +64,83 @@ export class Spillway {
     return this.registryInstance;
   }
 
-  /** Connects to the host, starts every configured remote and the discovery of remote-cluster Secrets. */
+  /** With high availability, which remotes this replica owns and whether it leads (else undefined). */
+  get ownership(): RemoteOwnership | undefined {
+    return this.ownershipInstance;
+  }
+
+  /**
+   * Connects to the host, starts every configured remote and the discovery of remote-cluster Secrets.
+   * With high availability, remotes go to the shared catalog and run only where their Lease is held.
+   */
   async start(): Promise<void> {
+    const { config } = this;
+    const signal = this.controller.signal;
+    if (config.metrics.enabled) {
+      // First, so that /healthz answers while the host is still being reached.
+      this.metricsServer = new MetricsServer({
+        bindAddress: config.metrics.bindAddress,
+        port: config.metrics.port,
+        ready: () => this.started,
+        logger: this.logger.child({ component: 'metrics' }),
+      });
+      await this.metricsServer.start(signal);
+    }
     const hostVersion = await this.hostVersion();
     const events = new EventRecorder({ client: this.host, component: 'spillway', logger: this.logger });
-    this.registryInstance = new RemoteRegistry({
-      config: this.config,
+    const registry = new RemoteRegistry({
+      config,
       host: this.host,
       events,
       logger: this.logger,
       hostVersion,
     });
-    for (const [index, remote] of this.config.remotes.entries()) {
-      await this.registryInstance.upsert(await this.remoteSpec(remote, index));
+    this.registryInstance = registry;
+    this.unreport = reportRemotes({
+      remotes: () => registry.list(),
+      leader: () => this.ownershipInstance?.isLeader ?? true,
+    });
+    const kubelet = config.kubelet;
+    if (config.ha.enabled) {
+      this.ownershipInstance = new RemoteOwnership({
+        host: this.host,
+        namespace: config.namespace,
+        hostClusterName: config.hostClusterName,
+        ha: config.ha,
+        registry,
+        kubeletEndpoint: `${kubelet.address}:${kubelet.port}`,
+        catalogComplete: () => !config.discovery.enabled || this.discoveryListed,
+        onLeader: (leading) => void this.leaderWork(leading),
+        logger: this.logger,
+      });
     }
-    if (this.config.discovery.enabled) {
+    const sink: RemoteSink = this.ownershipInstance ?? registry;
+    for (const [index, remote] of config.remotes.entries()) {
+      await sink.upsert(await this.remoteSpec(remote, index));
+    }
+    if (config.discovery.enabled) {
       this.discovery = new RemoteDiscovery({
         host: this.host,
-        namespace: this.config.namespace,
-        registry: this.registryInstance,
+        namespace: config.namespace,
+        registry: sink,
         events,
         logger: this.logger,
-        staticNames: new Set(this.config.remotes.map((r) => r.name)),
+        staticNames: new Set(config.remotes.map((r) => r.name)),
       });
-      this.discovery.start(this.controller.signal);
+      this.discovery.start(signal);
+      void this.discovery.ready.then(() => {
+        this.discoveryListed = true;
+      });
     }
-    const kubelet = this.config.kubelet;
     this.kubeletServer = new KubeletServer({
       bindAddress: kubelet.bindAddress ?? kubelet.address,
       port: kubelet.port,
       host: this.host,
-      resolver: new PodResolver(this.registryInstance),
+      resolver: new PodResolver(registry),
       certificate: new ServingCertificate({
         mode: kubelet.tls.mode,
         address: kubelet.address,
-        nodeNames: () => this.registryInstance?.list().map((r) => r.spec.nodeName) ?? [],
+        nodeNames: () => registry.list().map((r) => r.spec.nodeName),
         host: this.host,
         logger: this.logger,
         certFile: kubelet.tls.certFile,
@@ -102,24 +153,62 @@ export class Spillway {
       metricsSource: kubelet.metrics.source,
       logger: this.logger.child({ component: 'kubelet' }),
     });
-    await this.kubeletServer.start(this.controller.signal);
-    if (this.config.webhook.enabled) {
+    await this.kubeletServer.start(signal);
+    if (config.webhook.enabled) {
+      const ownership = this.ownershipInstance;
+      const remotes: RemoteList = ownership
+        ? { list: () => ownership.specs().map((spec) => ({ spec })) }
+        : registry;
       this.webhookServer = await startBurstWebhook({
-        config: this.config,
+        config,
         host: this.host,
-        registry: this.registryInstance,
-        signal: this.controller.signal,
+        registry: remotes,
+        signal,
         logger: this.logger.child({ component: 'webhook' }),
+        authority: ownership ? await sharedWebhookAuthority(this.host, config.namespace) : undefined,
+        // With several replicas, the leader points the configuration at itself.
+        install: ownership ? false : config.webhook.install,
       });
     }
+    this.ownershipInstance?.start(signal);
+    this.started = true;
     this.logger.info(
       {
-        hostClusterName: this.config.hostClusterName,
-        remotes: this.config.remotes.map((r) => r.name),
-        namespace: this.config.namespace,
+        hostClusterName: config.hostClusterName,
+        remotes: config.remotes.map((r) => r.name),
+        namespace: config.namespace,
+        ...(config.ha.enabled ? { replica: config.ha.identity } : {}),
       },
       'spillway started',
     );
+  }
+
+  /** Shared work, done by the leader only while it leads: the webhook configuration. */
+  private async leaderWork(leading: AbortSignal): Promise<void> {
+    const server = this.webhookServer;
+    if (!server || !this.config.webhook.install) return;
+    for (let attempt = 0; !leading.aborted; attempt++) {
+      try {
+        await installBurstWebhook(
+          this.config,
+          this.host,
+          server,
+          this.logger.child({ component: 'webhook' }),
+        );
+        return;
+      } catch (error) {
+        this.logger.warn(
+          { err: messageOf(error), attempt },
+          'installing the webhook configuration failed; retrying',
+        );
+        await new Promise((resolve) => setTimeout(resolve, Math.min(30_000, 1000 * 2 ** attempt)).unref());
+      }
+    }
+  }
+
+  /** The metrics endpoint, when enabled. */
+  get metrics(): MetricsServer | undefined {
+    return this.metricsServer;
   }
 
   private async hostVersion(): Promise<string> {
@@ -192,10 +281,15 @@ export class Spillway {
     return this.webhookServer;
   }
 
-  /** Stops everything; virtual nodes are left to expire unless node.deleteOnShutdown is set. */
+  /**
+   * Stops everything; virtual nodes are left to expire unless node.deleteOnShutdown is set. With high
+   * availability, remotes are handed over instead: stopped, and their Leases released at once.
+   */
   async stop(): Promise<void> {
     this.controller.abort();
-    await this.registryInstance?.stopAll({ deleteNodes: this.config.node.deleteOnShutdown });
+    if (this.ownershipInstance) await this.ownershipInstance.stop();
+    else await this.registryInstance?.stopAll({ deleteNodes: this.config.node.deleteOnShutdown });
+    this.unreport?.();
     this.host.close();
   }
 }

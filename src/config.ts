@@ -1,17 +1,21 @@
 // Spillway's configuration: a YAML file, overridden by environment variables, overridden by flags.
 // Validated once at start; every problem names the field it comes from. Each section's schema lives in
 // src/config/<section>.ts; this file assembles them and loads the layers.
+import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { dnsLabel, labelValue, type taint } from './config/fields.ts';
+import { haSection } from './config/ha.ts';
 import { kubeletSection } from './config/kubelet.ts';
+import { metricsSection } from './config/metrics.ts';
 import { nodeSection } from './config/node.ts';
 import { podsSection } from './config/pods.ts';
 import { remote, type share } from './config/remotes.ts';
 import { webhookSection } from './config/webhook.ts';
-import { ConfigError, inClusterNamespace } from './kube/kubeconfig.ts';
+import { ConfigError, IN_CLUSTER_TOKEN_PATH, inClusterNamespace } from './kube/kubeconfig.ts';
 
 export { DEFAULT_EXCLUDED_LABELS, DEFAULT_TAINT } from './config/node.ts';
 
@@ -31,18 +35,29 @@ const schema = z.strictObject({
   pods: podsSection,
   remotes: z.array(remote).default([]),
   webhook: webhookSection,
+  ha: haSection,
+  metrics: metricsSection,
   discovery: z.strictObject({ enabled: z.boolean().default(true) }).prefault({}),
   remoteQps: z.number().positive().default(100),
   remoteBurst: z.number().int().positive().default(200),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
-export type Config = z.infer<typeof schema> & { readonly configDir: string; readonly namespace: string };
+type Parsed = z.infer<typeof schema>;
+
+export type Config = Omit<Parsed, 'ha' | 'metrics'> & {
+  readonly configDir: string;
+  readonly namespace: string;
+  /** identity: this process's unique name in the Leases (configured name or host name, plus a random suffix). */
+  readonly ha: Parsed['ha'] & { readonly identity: string };
+  readonly metrics: Parsed['metrics'] & { readonly bindAddress: string };
+};
 export type RemoteConfig = z.infer<typeof remote>;
 export type TaintConfig = z.infer<typeof taint>;
 export type ShareConfig = NonNullable<z.infer<typeof share>>;
 export type PodsConfig = z.infer<typeof schema>['pods'];
 export type WebhookConfig = z.infer<typeof schema>['webhook'];
+export type HaConfig = Config['ha'];
 
 /** Values given on the command line, which win over the environment and the file. */
 export interface ConfigOverrides {
@@ -52,6 +67,9 @@ export interface ConfigOverrides {
   readonly kubeletPort?: string;
   readonly namespace?: string;
   readonly logLevel?: string;
+  readonly metricsPort?: string;
+  readonly webhookPort?: string;
+  readonly haIdentity?: string;
 }
 
 function formatPath(path: readonly PropertyKey[]): string {
@@ -111,9 +129,13 @@ export function loadConfig(
     [['kubelet', 'port'], env.SPILLWAY_KUBELET_PORT, overrides.kubeletPort],
     [['namespace'], env.SPILLWAY_NAMESPACE, overrides.namespace],
     [['logLevel'], env.SPILLWAY_LOG_LEVEL, overrides.logLevel],
+    [['metrics', 'port'], env.SPILLWAY_METRICS_PORT, overrides.metricsPort],
+    [['webhook', 'port'], env.SPILLWAY_WEBHOOK_PORT, overrides.webhookPort],
+    [['ha', 'identity'], env.SPILLWAY_HA_IDENTITY, overrides.haIdentity],
   ];
   for (const [path, fromEnv, fromFlag] of layers) {
-    const value = fromFlag ?? fromEnv;
+    // An empty variable (SPILLWAY_X= in a pod spec) sets nothing.
+    const value = fromFlag ?? (fromEnv === '' ? undefined : fromEnv);
     if (value === undefined) continue;
     setPath(raw, path, path.at(-1) === 'port' && /^\d+$/.test(value) ? Number(value) : value);
   }
@@ -155,7 +177,22 @@ export function loadConfig(
       throw new ConfigError('kubelet.clientCAFile', `file not found: ${config.kubelet.clientCAFile}`);
     }
   }
-  return { ...config, configDir, namespace: config.namespace ?? inClusterNamespace() ?? 'spillway-system' };
+  return {
+    ...config,
+    configDir,
+    namespace: config.namespace ?? inClusterNamespace() ?? 'spillway-system',
+    ha: { ...config.ha, identity: `${config.ha.identity ?? hostname()}_${randomBytes(3).toString('hex')}` },
+    metrics: {
+      ...config.metrics,
+      // Inside a pod, Prometheus scrapes the pod's address; anywhere else, only this machine may.
+      bindAddress: config.metrics.bindAddress ?? (inPod(env) ? '0.0.0.0' : '127.0.0.1'),
+    },
+  };
+}
+
+/** Running in a Kubernetes pod: the service environment and the mounted service-account token. */
+function inPod(env: NodeJS.ProcessEnv): boolean {
+  return Boolean(env.KUBERNETES_SERVICE_HOST) && existsSync(IN_CLUSTER_TOKEN_PATH);
 }
 
 export function nodeNameOf(remoteConfig: Pick<RemoteConfig, 'name' | 'nodeName'>): string {

@@ -11,6 +11,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { createSecureContext } from 'node:tls';
 import PQueue from 'p-queue';
 import type { Logger } from 'pino';
+import { apiRequestDone, rateLimiterWaiting } from '../metrics/instruments.ts';
 import { VERSION } from '../version.ts';
 import type { KubeConfig } from './credentials.ts';
 import { ApiError, isRetriable, isUnauthorized, retryAfterSecondsOf } from './errors.ts';
@@ -83,7 +84,8 @@ type Agent = HttpsAgent | HttpAgent;
 
 export class ClusterClient {
   readonly name: string;
-  readonly kubeConfig: KubeConfig;
+  /** Replaced (never mutated) by useCredentials. */
+  kubeConfig: KubeConfig;
   readonly server: string;
   private readonly logger: Logger;
   private readonly userAgent: string;
@@ -177,6 +179,7 @@ export class ClusterClient {
     let refreshedCredentials = false;
     for (let attempt = 1; ; attempt++) {
       try {
+        rateLimiterWaiting(this.name, this.lanes.normal.size);
         return await this.lanes[options.lane ?? 'normal'].add(() => this.once<T>(method, path, options));
       } catch (error) {
         if (isUnauthorized(error) && !refreshedCredentials && !options.signal?.aborted) {
@@ -206,8 +209,17 @@ export class ClusterClient {
     }
     const agent = await this.pool(options.lane === 'heartbeat' ? 'heartbeat' : 'normal');
     const timeoutMs = options.timeoutMs ?? 30_000;
-    const response = await this.send(url, method, headers, agent, timeoutMs, options.signal, body);
-    const text = await readBody(response);
+    const started = performance.now();
+    let response: IncomingMessage;
+    let text: string;
+    try {
+      response = await this.send(url, method, headers, agent, timeoutMs, options.signal, body);
+      text = await readBody(response);
+    } catch (error) {
+      apiRequestDone(this.name, method, undefined, (performance.now() - started) / 1000);
+      throw error;
+    }
+    apiRequestDone(this.name, method, response.statusCode, (performance.now() - started) / 1000);
     if (!isSuccess(response)) throw apiError(method, path, response, text);
     const isJson = response.headers['content-type']?.includes('json');
     return (isJson && text ? JSON.parse(text) : text) as T;
@@ -286,6 +298,19 @@ export class ClusterClient {
       ...options,
       body: { apiVersion: 'v1', kind: 'DeleteOptions', ...deleteOptions },
     });
+  }
+
+  /**
+   * New credentials for the same server (a rotated token, certificate or CA): the next requests and
+   * watch connections use them (on new connections); those in flight finish with the old ones.
+   */
+  useCredentials(kubeConfig: KubeConfig): void {
+    const server = kubeConfig.getCurrentCluster()?.server.replace(/\/+$/, '');
+    if (server !== this.server) {
+      throw new Error(`cluster ${this.name}: new credentials are for ${server}, not ${this.server}`);
+    }
+    this.kubeConfig = kubeConfig;
+    this.agentsExpireAt = 0;
   }
 
   /** Stops taking new requests; pending ones are dropped, connections closed. */

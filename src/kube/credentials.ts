@@ -38,6 +38,18 @@ export interface KubeUser {
   readonly exec?: ExecConfig;
 }
 
+export interface KubeContext {
+  readonly name: string;
+  readonly cluster: KubeCluster;
+  readonly user: KubeUser;
+}
+
+/** The other contexts of the kubeconfig, resolved (and checked) when one is chosen. */
+export interface KubeContexts {
+  readonly names: readonly string[];
+  resolve(name: string): KubeContext;
+}
+
 /** What a TLS connection to the cluster needs (node:https and ws take these options as they are). */
 export interface TlsOptions {
   ca?: Buffer;
@@ -63,26 +75,54 @@ async function readOptional(file: string | undefined, data: Buffer | undefined):
 }
 
 export class KubeConfig {
-  readonly cluster: KubeCluster;
-  readonly user: KubeUser;
+  private context: KubeContext;
   private readonly source: string;
+  private readonly contexts: KubeContexts | undefined;
   private tokenFromFile: { token: string; at: number } | undefined;
   private execCredential: ExecCredential | undefined;
   private execRunning: Promise<ExecCredential> | undefined;
 
-  constructor(cluster: KubeCluster, user: KubeUser, source: string) {
-    this.cluster = cluster;
-    this.user = user;
+  constructor(context: KubeContext, source: string, contexts?: KubeContexts) {
+    this.context = context;
     this.source = source;
+    this.contexts = contexts;
+  }
+
+  get cluster(): KubeCluster {
+    return this.context.cluster;
+  }
+
+  get user(): KubeUser {
+    return this.context.user;
   }
 
   /** The cluster in use, shaped as client-node's (so code written for either reads it alike). */
-  getCurrentCluster(): { name: string; server: string; skipTLSVerify: boolean } {
-    return {
-      name: this.cluster.name,
-      server: this.cluster.server,
-      skipTLSVerify: this.cluster.skipTLSVerify,
-    };
+  getCurrentCluster(): {
+    name: string;
+    server: string;
+    skipTLSVerify: boolean;
+    caData?: string;
+    caFile?: string;
+    tlsServerName?: string;
+  } {
+    const { name, server, skipTLSVerify, caData, caFile, tlsServerName } = this.cluster;
+    return { name, server, skipTLSVerify, caData: caData?.toString('base64'), caFile, tlsServerName };
+  }
+
+  /** The user in use, shaped as client-node's (its name and inline token). */
+  getCurrentUser(): { name: string; token?: string } {
+    return { name: this.user.name, token: this.user.token };
+  }
+
+  getContextObject(name: string): { name: string } | undefined {
+    return this.contexts?.names.includes(name) ? { name } : undefined;
+  }
+
+  /** Chooses another context of the same kubeconfig (before any client uses this one). */
+  setCurrentContext(name: string): void {
+    if (!this.contexts) throw new Error(`no context "${name}"`);
+    this.context = this.contexts.resolve(name);
+    this.invalidate();
   }
 
   /** The kubeconfig text it came from (fingerprints of a remote's configuration). */

@@ -5,6 +5,7 @@
 import { StringDecoder } from 'node:string_decoder';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
+import { relisted, watchStarted } from '../metrics/instruments.ts';
 import type { ClusterClient } from './client.ts';
 import { isGone, messageOf } from './errors.ts';
 
@@ -204,6 +205,7 @@ export class Informer<T extends KubeObject, S extends KubeObject = T> {
     }
     this.resourceVersion = resourceVersion;
     this.relists++;
+    relisted(this.options.client.name, this.name);
     if (!this.synced) {
       this.synced = true;
       this.markReady();
@@ -230,6 +232,7 @@ export class Informer<T extends KubeObject, S extends KubeObject = T> {
         signal,
       });
       this.watchesStarted++;
+      watchStarted(this.options.client.name, this.name);
       for await (const line of lines(response)) {
         receivedEvents = true;
         const event = JSON.parse(line) as { type: string; object: T & { code?: number } };

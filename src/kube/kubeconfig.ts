@@ -4,9 +4,16 @@
 // parsed here with `yaml` rather than by client-node, whose runtime (≈ 50 MiB resident) Spillway does
 // not load: only its types are used.
 import { existsSync, readFileSync } from 'node:fs';
-import { dirname, isAbsolute, resolve } from 'node:path';
+import { isIPv6 } from 'node:net';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { type ExecConfig, type KubeCluster, KubeConfig, type KubeUser } from './credentials.ts';
+import {
+  type ExecConfig,
+  type KubeCluster,
+  KubeConfig,
+  type KubeContext,
+  type KubeUser,
+} from './credentials.ts';
 
 export { KubeConfig } from './credentials.ts';
 
@@ -150,17 +157,25 @@ export function parseKubeConfig(content: string, options: LoadOptions): KubeConf
     throw new ConfigError(options.field, 'cannot parse kubeconfig: not a mapping');
   }
   const contexts = raw.contexts ?? [];
-  const contextName = raw['current-context'] || (contexts.length === 1 ? contexts[0]?.name : undefined);
-  const context = contexts.find((c) => c.name === contextName)?.context;
-  // A kubeconfig without contexts but with a single cluster is used as that cluster (as client-node does).
-  const clusterName = context?.cluster ?? (raw.clusters?.length === 1 ? raw.clusters[0]?.name : undefined);
-  if (!clusterName || !raw.clusters?.some((c) => c.name === clusterName)) {
-    throw new ConfigError(options.field, 'kubeconfig has no current context or cluster');
-  }
-  const cluster = parseCluster(clusterName, named(raw.clusters, clusterName, 'cluster'), options);
-  const userName = context?.user ?? '';
-  const user = parseUser(userName, named(raw.users, userName, 'user'), options);
-  return new KubeConfig(cluster, user, content);
+  // Other contexts are resolved (and checked) only when chosen, as kubectl --context does.
+  const resolve = (name: string | undefined): KubeContext => {
+    const context = contexts.find((c) => c.name === name)?.context;
+    // A kubeconfig without contexts but with a single cluster is used as that cluster (as client-node does).
+    const clusterName = context?.cluster ?? (raw.clusters?.length === 1 ? raw.clusters[0]?.name : undefined);
+    if (!clusterName || !raw.clusters?.some((c) => c.name === clusterName)) {
+      throw new ConfigError(options.field, 'kubeconfig has no current context or cluster');
+    }
+    const cluster = parseCluster(clusterName, named(raw.clusters, clusterName, 'cluster'), options);
+    const userName = context?.user ?? '';
+    return {
+      name: name ?? clusterName,
+      cluster,
+      user: parseUser(userName, named(raw.users, userName, 'user'), options),
+    };
+  };
+  const current = raw['current-context'] || (contexts.length === 1 ? contexts[0]?.name : undefined);
+  const contextNames = contexts.map((c) => c.name).filter((n): n is string => Boolean(n));
+  return new KubeConfig(resolve(current), content, { names: contextNames, resolve });
 }
 
 export function kubeConfigFromFile(path: string, field: string): KubeConfig {
@@ -180,30 +195,40 @@ export function kubeConfigFromString(content: string, field: string): KubeConfig
 }
 
 export const IN_CLUSTER_TOKEN_PATH = '/var/run/secrets/kubernetes.io/serviceaccount/token';
-const IN_CLUSTER_CA_PATH = '/var/run/secrets/kubernetes.io/serviceaccount/ca.crt';
+
+/**
+ * Where the pod's service-account token, CA and namespace are mounted. SPILLWAY_SERVICE_ACCOUNT_DIR
+ * moves it, so the in-cluster path can be run (and tested) outside a pod with the same file layout.
+ */
+export function serviceAccountDir(env: NodeJS.ProcessEnv = process.env): string {
+  return env.SPILLWAY_SERVICE_ACCOUNT_DIR ?? dirname(IN_CLUSTER_TOKEN_PATH);
+}
 
 export function kubeConfigInCluster(field: string): KubeConfig {
-  const host = process.env.KUBERNETES_SERVICE_HOST;
-  if (!host || !existsSync(IN_CLUSTER_TOKEN_PATH)) {
+  const dir = serviceAccountDir();
+  const { KUBERNETES_SERVICE_HOST: host, KUBERNETES_SERVICE_PORT: port } = process.env;
+  if (!host || !existsSync(join(dir, 'token'))) {
     throw new ConfigError(field, 'no kubeconfig given and not running in a cluster (no service account)');
   }
-  const port = process.env.KUBERNETES_SERVICE_PORT ?? '443';
-  const server = `https://${host.includes(':') ? `[${host}]` : host}:${port}`;
+  const ca = join(dir, 'ca.crt');
   return new KubeConfig(
     {
       name: 'in-cluster',
-      server,
-      skipTLSVerify: false,
-      caFile: existsSync(IN_CLUSTER_CA_PATH) ? IN_CLUSTER_CA_PATH : undefined,
+      cluster: {
+        name: 'in-cluster',
+        server: `https://${isIPv6(host) ? `[${host}]` : host}:${port ?? 443}`,
+        skipTLSVerify: false,
+        caFile: existsSync(ca) ? ca : undefined,
+      },
+      // The projected token rotates: it is read again (at most once a minute), never cached for good.
+      user: { name: 'in-cluster', tokenFile: join(dir, 'token') },
     },
-    // The projected token rotates: it is read again (at most once a minute), never cached for good.
-    { name: 'in-cluster', tokenFile: IN_CLUSTER_TOKEN_PATH },
     '',
   );
 }
 
 /** The namespace of the pod Spillway runs in, when it runs in a cluster. */
 export function inClusterNamespace(): string | undefined {
-  const path = '/var/run/secrets/kubernetes.io/serviceaccount/namespace';
+  const path = join(serviceAccountDir(), 'namespace');
   return existsSync(path) ? readFileSync(path, 'utf8').trim() : undefined;
 }

@@ -27,6 +27,10 @@ export async function openRemoteWebSocket(
     handshakeTimeout: 30_000,
     perMessageDeflate: false,
     maxPayload: 64 * 1024 * 1024,
+    // Frames that arrive with the upgrade response are parsed on a nextTick, before the caller's
+    // `await` resumes and attaches its 'message' listener; deferring events to setImmediate keeps
+    // them (a real kubelet's port-forward sends its port prefix at once, and it was lost).
+    allowSynchronousEvents: false,
   });
   return new Promise((resolve, reject) => {
     const abort = () => socket.terminate();

@@ -183,6 +183,12 @@ export class NodeController {
     const now = Date.now();
     if (reachable && !this.options.view.synced && now - this.startedAt < 15_000) return { requeueAfter: 200 };
     const current = this.current();
+    // Not answered yet since this process started (a restart, or a takeover by another replica) but
+    // within the grace period: a node that is Ready stays so, as it would for a running Spillway
+    // whose remote is slow to answer; only the grace running out makes it NotReady.
+    const connecting = this.options.health.reachability().state === 'connecting';
+    const ready = current?.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True');
+    if (connecting && ready && isOwnedBy(current, this.options.hostClusterName)) return { requeueAfter: 500 };
     const desired = this.desired(current);
     const reportInterval = this.options.statusReportIntervalMs ?? 5 * 60_000;
     if (!current) {

@@ -6,6 +6,7 @@ import type { V1Lease } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import type { ClusterClient } from '../kube/client.ts';
 import { isConflict, isNotFound, messageOf } from '../kube/errors.ts';
+import { leaseRenewed, leaseRenewFailed } from '../metrics/instruments.ts';
 
 export const LEASE_NAMESPACE = 'kube-node-lease';
 
@@ -48,7 +49,9 @@ export class LeaseHeartbeat {
       let delay = this.options.renewIntervalMs;
       try {
         if (this.options.nodeUid()) {
+          const started = performance.now();
           await this.renew(signal);
+          leaseRenewed('node', (performance.now() - started) / 1000);
           failures = 0;
         } else {
           // The node is still being registered; the lease follows it rather than racing it.
@@ -57,6 +60,7 @@ export class LeaseHeartbeat {
       } catch (error) {
         if (signal.aborted) return;
         failures++;
+        leaseRenewFailed('node');
         // Retry fast first (100 ms, doubling, at most 7 s), as the kubelet does.
         delay = Math.min(7000, 100 * 2 ** (failures - 1));
         this.options.logger.warn({ failures, err: messageOf(error) }, 'lease renewal failed');

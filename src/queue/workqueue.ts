@@ -3,6 +3,7 @@
 // while it is being processed runs again afterwards; failures back off exponentially per key.
 import type { Logger } from 'pino';
 import { isTerminal, messageOf, retryAfterSecondsOf } from '../kube/errors.ts';
+import { type QueueInstruments, queueInstruments } from '../metrics/instruments.ts';
 import { DelayedKeys } from './delays.ts';
 import { KeyFifo } from './fifo.ts';
 
@@ -52,6 +53,7 @@ export class WorkQueue {
   private idleWaiters: { dueWithinMs: number; resolve: () => void }[] = [];
   private shuttingDown = false;
   private running: Promise<void>[] = [];
+  private readonly metrics: QueueInstruments;
 
   constructor(options: WorkQueueOptions) {
     if (!options.name) throw new Error('work queue: missing name');
@@ -62,6 +64,7 @@ export class WorkQueue {
     this.logger = options.logger;
     this.baseBackoffMs = options.baseBackoffMs ?? 200;
     this.maxBackoffMs = options.maxBackoffMs ?? 60_000;
+    this.metrics = queueInstruments(options.name);
   }
 
   /** Number of keys waiting (not counting delayed ones or those being processed). */
@@ -91,6 +94,8 @@ export class WorkQueue {
     } else {
       this.queued.add(key);
     }
+    this.metrics.added();
+    this.metrics.depth(this.length);
     this.sleepers.pop()?.();
   }
 
@@ -113,6 +118,7 @@ export class WorkQueue {
     // Jitter spreads retries of many keys that failed together (an outage) over time.
     const delay = Math.max(retryAfterMs, exponential * (0.8 + Math.random() * 0.4));
     this.addAfter(key, delay);
+    this.metrics.retried();
     return delay;
   }
 
@@ -135,6 +141,7 @@ export class WorkQueue {
   /** Stops taking keys and resolves when every worker has finished its current key. */
   async shutdown(): Promise<void> {
     this.shuttingDown = true;
+    this.metrics.closed();
     this.delayed.clear();
     const sleepers = this.sleepers;
     this.sleepers = [];
@@ -175,7 +182,9 @@ export class WorkQueue {
   private next(): string | undefined {
     const takeUrgent = this.urgent.size > 0 && (this.urgentInARow < PRIORITY_RUN || this.queued.size === 0);
     this.urgentInARow = takeUrgent ? this.urgentInARow + 1 : 0;
-    return (takeUrgent ? this.urgent : this.queued).shift();
+    const key = (takeUrgent ? this.urgent : this.queued).shift();
+    if (key !== undefined) this.metrics.depth(this.length);
+    return key;
   }
 
   private async work(): Promise<void> {
@@ -197,11 +206,15 @@ export class WorkQueue {
   }
 
   private async processOne(key: string): Promise<void> {
+    const started = performance.now();
+    const seconds = () => (performance.now() - started) / 1000;
     try {
       const result = await this.reconcile(key);
       this.forget(key);
+      this.metrics.processed(seconds(), result?.requeueAfter !== undefined ? 'requeue' : 'success');
       if (result?.requeueAfter !== undefined) this.addAfter(key, result.requeueAfter);
     } catch (error) {
+      this.metrics.processed(seconds(), isTerminal(error) ? 'terminal' : 'error');
       if (isTerminal(error)) {
         this.forget(key);
         this.logger.warn(

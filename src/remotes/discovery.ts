@@ -11,7 +11,7 @@ import type { EventRecorder } from '../kube/events.ts';
 import { Informer, trimMetadata } from '../kube/informer.ts';
 import { ConfigError, kubeConfigFromString } from '../kube/kubeconfig.ts';
 import { WorkQueue } from '../queue/workqueue.ts';
-import type { RemoteRegistry } from './registry.ts';
+import type { RemoteSpec } from './remote.ts';
 
 export const LABEL_REMOTE_CLUSTER = 'spillway.dev/remote-cluster';
 export const ANNOTATION_NODE_NAME = 'spillway.dev/node-name';
@@ -19,10 +19,16 @@ export const SECRET_KUBECONFIG_KEY = 'kubeconfig';
 
 const dnsLabel = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 
+/** Where discovered remotes go: the registry itself, or, with high availability, the shared catalog. */
+export interface RemoteSink {
+  upsert(spec: RemoteSpec): Promise<unknown>;
+  remove(name: string, options: { deleteNode: boolean }): Promise<void>;
+}
+
 export interface DiscoveryOptions {
   readonly host: ClusterClient;
   readonly namespace: string;
-  readonly registry: RemoteRegistry;
+  readonly registry: RemoteSink;
   readonly events: EventRecorder;
   readonly logger: Logger;
   /** Names of remotes from the configuration file, which a Secret may not take over. */
@@ -103,7 +109,14 @@ export class RemoteDiscovery {
         kubeConfig,
         labels: {},
         source: `Secret ${key}`,
-        fingerprint: createHash('sha256').update(content).update(nodeName).digest('hex'),
+        // A rotated token or certificate (`spillway join --rotate`) changes only the credentials: the
+        // client swaps them in; another server or node name restarts the remote.
+        fingerprint: createHash('sha256')
+          .update(kubeConfig.getCurrentCluster()?.server ?? '')
+          .update('\0')
+          .update(nodeName)
+          .digest('hex'),
+        credentials: createHash('sha256').update(content).digest('hex'),
       });
       this.started.set(key, name);
     } catch (error) {

@@ -3,6 +3,7 @@
 import type { V1Taint } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import type { Config } from '../config.ts';
+import { type Fence, fencedClient } from '../ha/fence.ts';
 import { ClusterClient, spillwayUserAgent } from '../kube/client.ts';
 import type { KubeConfig } from '../kube/credentials.ts';
 import type { EventRecorder } from '../kube/events.ts';
@@ -25,8 +26,10 @@ export interface RemoteSpec {
   readonly share?: { percent?: number; max?: Record<string, string | number> };
   /** Where it came from: the configuration file, or a discovered Secret (namespace/name). */
   readonly source: string;
-  /** Changes when anything above changes; a new fingerprint restarts the remote. */
+  /** Changes when anything above changes but the credentials; a new fingerprint restarts the remote. */
   readonly fingerprint: string;
+  /** Changes with the credentials (token, certificates, CA) alone: they are swapped in, no restart. */
+  readonly credentials?: string;
 }
 
 export interface RemoteContext {
@@ -39,7 +42,8 @@ export interface RemoteContext {
 }
 
 export class RemoteCluster {
-  readonly spec: RemoteSpec;
+  /** Replaced only by useCredentials. */
+  spec: RemoteSpec;
   readonly client: ClusterClient;
   readonly view: RemoteView;
   readonly health: RemoteHealth;
@@ -49,18 +53,23 @@ export class RemoteCluster {
   private readonly controller = new AbortController();
   private readonly logger: Logger;
 
-  constructor(spec: RemoteSpec, context: RemoteContext) {
+  constructor(spec: RemoteSpec, context: RemoteContext, fence?: Fence) {
     const { config } = context;
     this.spec = spec;
     this.logger = context.logger.child({ remote: spec.name, node: spec.nodeName });
-    this.client = new ClusterClient({
-      name: spec.name,
-      kubeConfig: spec.kubeConfig,
-      logger: this.logger,
-      qps: config.remoteQps,
-      burst: config.remoteBurst,
-      userAgent: spillwayUserAgent(config.hostClusterName, spec.name),
-    });
+    // High availability: every write for this remote, to either cluster, is fenced by its Lease.
+    const fenced = (client: ClusterClient) => (fence ? fencedClient(client, fence) : client);
+    const host = fenced(context.host);
+    this.client = fenced(
+      new ClusterClient({
+        name: spec.name,
+        kubeConfig: spec.kubeConfig,
+        logger: this.logger,
+        qps: config.remoteQps,
+        burst: config.remoteBurst,
+        userAgent: spillwayUserAgent(config.hostClusterName, spec.name),
+      }),
+    );
     const enqueueNode = () => this.node.enqueue();
     this.view = new RemoteView({
       client: this.client,
@@ -78,7 +87,7 @@ export class RemoteCluster {
     });
     const fragmentation = new FragmentationGuard(this.view, enqueueNode);
     this.node = new NodeController({
-      host: context.host,
+      host,
       events: context.events,
       nodeName: spec.nodeName,
       remoteName: spec.name,
@@ -99,7 +108,7 @@ export class RemoteCluster {
     });
     const taints = spec.taints ?? config.node.taints;
     this.pods = new PodController({
-      host: context.host,
+      host,
       remote: this.client,
       events: context.events,
       hostClusterName: config.hostClusterName,
@@ -119,7 +128,7 @@ export class RemoteCluster {
       logger: this.logger,
     });
     this.lease = new LeaseHeartbeat({
-      client: context.host,
+      client: host,
       nodeName: spec.nodeName,
       durationSeconds: config.node.leaseDurationSeconds,
       renewIntervalMs: config.node.leaseRenewIntervalSeconds * 1000,
@@ -130,6 +139,13 @@ export class RemoteCluster {
 
   get name(): string {
     return this.spec.name;
+  }
+
+  /** A rotated credential for the same remote: swapped into the client, nothing restarts. */
+  useCredentials(spec: RemoteSpec): void {
+    this.client.useCredentials(spec.kubeConfig);
+    this.spec = spec;
+    this.logger.info({ source: spec.source }, 'remote cluster credentials replaced without a restart');
   }
 
   start(): void {

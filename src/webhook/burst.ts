@@ -3,13 +3,19 @@ import { isIPv6 } from 'node:net';
 import type { Logger } from 'pino';
 import type { Config } from '../config.ts';
 import type { ClusterClient } from '../kube/client.ts';
-import type { RemoteRegistry } from '../remotes/registry.ts';
+import type { RemoteSpec } from '../remotes/remote.ts';
+import type { CertificateAuthority } from '../tls/pki.ts';
 import { installWebhookConfiguration, type WebhookClientConfig, webhookConfiguration } from './install.ts';
 import type { BurstOptions } from './mutation.ts';
 import { MUTATE_PATH, WebhookServer } from './server.ts';
 
 /** What burst pods need to know about the virtual nodes, read afresh for every pod. */
-export function burstOptions(config: Config, registry: RemoteRegistry): BurstOptions {
+/** Every remote's spec (with high availability, also those other replicas run). */
+export interface RemoteList {
+  list(): readonly { readonly spec: RemoteSpec }[];
+}
+
+export function burstOptions(config: Config, registry: RemoteList): BurstOptions {
   const taints = new Map<string, { key: string; value?: string; effect: string }>();
   for (const remote of registry.list()) {
     for (const taint of remote.spec.taints ?? config.node.taints) {
@@ -34,9 +40,13 @@ export function burstOptions(config: Config, registry: RemoteRegistry): BurstOpt
 export async function startBurstWebhook(options: {
   config: Config;
   host: ClusterClient;
-  registry: RemoteRegistry;
+  registry: RemoteList;
   signal: AbortSignal;
   logger: Logger;
+  /** Replicas share one CA, so the configuration's caBundle verifies whichever serves (high availability). */
+  authority?: CertificateAuthority;
+  /** Install the configuration now (default: webhook.install); high availability leaves it to the leader. */
+  install?: boolean;
 }): Promise<WebhookServer> {
   const { config, host, registry, signal, logger } = options;
   const { webhook, kubelet } = config;
@@ -52,21 +62,32 @@ export async function startBurstWebhook(options: {
       ...new Set([kubelet.address, 'localhost', ...(urlHost ? [urlHost] : []), ...serviceNames]),
     ],
     burstOptions: () => burstOptions(config, registry),
+    authority: options.authority,
     logger,
   });
   await server.start(signal);
-  if (webhook.install) {
-    const address = isIPv6(kubelet.address) ? `[${kubelet.address}]` : kubelet.address;
-    const clientConfig: WebhookClientConfig = service
-      ? { service: { ...service, path: MUTATE_PATH }, caBundle: server.caBundle }
-      : { url: webhook.url ?? `https://${address}:${server.port}${MUTATE_PATH}`, caBundle: server.caBundle };
-    await installWebhookConfiguration(
-      host,
-      webhookConfiguration(webhookConfigurationName(config), clientConfig, webhook.timeoutSeconds),
-      logger,
-    );
-  }
+  if (options.install ?? webhook.install) await installBurstWebhook(config, host, server, logger);
   return server;
+}
+
+/** Points the host API server at this process's webhook (its URL or the Service, and the CA bundle). */
+export async function installBurstWebhook(
+  config: Config,
+  host: ClusterClient,
+  server: WebhookServer,
+  logger: Logger,
+): Promise<void> {
+  const { webhook, kubelet } = config;
+  const service = webhook.service;
+  const address = isIPv6(kubelet.address) ? `[${kubelet.address}]` : kubelet.address;
+  const clientConfig: WebhookClientConfig = service
+    ? { service: { ...service, path: MUTATE_PATH }, caBundle: server.caBundle }
+    : { url: webhook.url ?? `https://${address}:${server.port}${MUTATE_PATH}`, caBundle: server.caBundle };
+  await installWebhookConfiguration(
+    host,
+    webhookConfiguration(webhookConfigurationName(config), clientConfig, webhook.timeoutSeconds),
+    logger,
+  );
 }
 
 /** One configuration per Spillway installation (its namespace) in a host cluster. */

@@ -21,6 +21,8 @@ export interface WebhookServerOptions {
   readonly subjectAltNames: readonly string[];
   /** Read per request: the virtual nodes' taints and weights change with the remotes. */
   readonly burstOptions: () => BurstOptions;
+  /** The CA that signs the serving certificate (shared by replicas); default: a new one. */
+  readonly authority?: CertificateAuthority;
   readonly logger: Logger;
 }
 
@@ -68,7 +70,7 @@ export class WebhookServer {
   }
 
   async start(signal: AbortSignal): Promise<void> {
-    const ca = await CertificateAuthority.create('spillway-webhook-ca');
+    const ca = this.options.authority ?? (await CertificateAuthority.create('spillway-webhook-ca'));
     const serving = await ca.issue({
       commonName: 'spillway-webhook',
       subjectAltNames: this.options.subjectAltNames,

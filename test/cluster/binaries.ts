@@ -120,7 +120,7 @@ export function formatDuration(ms: number): string {
     : `${Math.floor(seconds / 60)}m${String(seconds % 60).padStart(2, '0')}s`;
 }
 
-function goEnv(): NodeJS.ProcessEnv {
+export function goEnv(): NodeJS.ProcessEnv {
   return { ...process.env, CGO_ENABLED: '0', GOFLAGS: '-trimpath -buildvcs=false' };
 }
 
@@ -252,7 +252,7 @@ async function smokeTest(binaries: Binaries): Promise<void> {
  * Runs a `go build -v`-style command, turning the package names it prints into a progress line
  * at most every few seconds, so both a person and a CI log can see the build is alive.
  */
-function runWithProgress(
+export function runWithProgress(
   command: string,
   args: string[],
   options: { cwd: string; env: NodeJS.ProcessEnv },

@@ -1,6 +1,7 @@
 // Readiness checks and first-start setup of a local cluster: kwok's CRDs, the kubelet-client RBAC a
 // kubeadm cluster would have, and the simulated nodes of the cluster's shape.
 
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { request as httpRequest } from 'node:http';
 import { type RequestOptions, request } from 'node:https';
 import { join } from 'node:path';
@@ -144,6 +145,7 @@ export async function bootstrapCluster(
   kubeconfig: string,
   binaries: Binaries,
   shape: ClusterShape,
+  clusterDir: string,
 ): Promise<void> {
   await kubectl(binaries.kubectl, kubeconfig, ['apply', '--server-side', '-f', binaries.kwokCrds]);
   await kubectl(binaries.kubectl, kubeconfig, [
@@ -175,6 +177,25 @@ export async function bootstrapCluster(
     },
   });
   for (const node of shape.nodes) await createSimulatedNode(kubeconfig, node);
+  if (shape.answerEveryPod) await answerEveryPod(kubeconfig, binaries, clusterDir);
+}
+
+/** The cluster-wide kwok rules that answer exec, attach and logs for every pod (kwok/answer-every-pod.yaml). */
+export async function answerEveryPod(
+  kubeconfig: string,
+  binaries: Binaries,
+  clusterDir: string,
+): Promise<void> {
+  await mkdir(join(clusterDir, 'kwok', 'exec'), { recursive: true });
+  const line = 'this pod is simulated by KWOK: no container ran, so there is no log of its own';
+  await writeFile(
+    join(clusterDir, 'kwok', 'every-pod.log'),
+    `${new Date().toISOString()} stdout F ${line}\n`,
+  );
+  const template = await readFile(join(import.meta.dirname, 'kwok', 'answer-every-pod.yaml'), 'utf8');
+  await kubectl(binaries.kubectl, kubeconfig, ['apply', '-f', '-'], {
+    input: template.replaceAll('__DIR__', clusterDir),
+  });
 }
 
 /**

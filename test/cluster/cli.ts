@@ -9,6 +9,7 @@ import { Command } from 'commander';
 import { ensureBinaries } from './binaries.ts';
 import { LocalCluster } from './cluster.ts';
 import { kubectl } from './kubectl.ts';
+import { realNodeSupport } from './realnode/machine.ts';
 import { type ClusterRole, shapeFor } from './shapes.ts';
 
 const repoRoot = join(import.meta.dirname, '..', '..');
@@ -37,17 +38,47 @@ async function load(name: string): Promise<LocalCluster> {
   return LocalCluster.load(join(clustersDir, name));
 }
 
+/** The cluster being started: Ctrl-C (or SIGTERM) stops it, so nothing is left half-started. */
+let starting: LocalCluster | undefined;
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(signal, () => {
+    console.error(`\nclusters: ${signal}: stopping ${starting?.name ?? 'nothing'} and exiting`);
+    void (starting?.stop() ?? Promise.resolve()).finally(() => process.exit(130));
+  });
+}
+
 async function startAndPublish(cluster: LocalCluster): Promise<void> {
   const started = Date.now();
-  await cluster.start('detached');
+  starting = cluster;
+  try {
+    await cluster.start('detached');
+  } finally {
+    starting = undefined;
+  }
   await copyFile(cluster.kubeconfigPath, kubeconfigPathOf(cluster.name));
   console.log(
     `${cluster.name}: ready in ${((Date.now() - started) / 1000).toFixed(1)}s at ${cluster.server}`,
   );
 }
 
-/** Brings the named clusters up (default: host and remote), reusing running or stopped ones. */
-export async function up(names: readonly string[] = ['host', 'remote']): Promise<void> {
+export interface UpOptions {
+  /** Give the first remote cluster a real node (kubelet, containerd, runc) instead of simulated ones. */
+  readonly realNode?: boolean;
+}
+
+/** Whether the cluster named runs a real node (false: KWOK only), after {@link up}. */
+export type UpResult = Record<string, { readonly realNode: boolean }>;
+
+/**
+ * Brings the named clusters up (default: host and remote), reusing running or stopped ones. Where a
+ * real node is asked for and the machine cannot run one, says why and gives simulated nodes instead.
+ */
+export async function up(
+  names: readonly string[] = ['host', 'remote'],
+  options: UpOptions = {},
+): Promise<UpResult> {
+  const result: UpResult = {};
+  const realNodeCluster = options.realNode ? names.find((name) => roleOf(name) === 'remote') : undefined;
   const binaries = await ensureBinaries();
   await mkdir(join(clustersDir, '..', 'bin'), { recursive: true });
   const kubectlLink = join(clustersDir, '..', 'bin', 'kubectl');
@@ -57,15 +88,33 @@ export async function up(names: readonly string[] = ['host', 'remote']): Promise
   for (const name of names) {
     if (existing.includes(name)) {
       const cluster = await LocalCluster.load(join(clustersDir, name), binaries);
+      result[name] = { realNode: !!cluster.shape.realNode };
+      if (name === realNodeCluster && !cluster.shape.realNode) {
+        console.log(
+          `${name}: exists with simulated nodes only; \`npm run clusters -- down\` first to recreate it with a real node`,
+        );
+      }
       if (cluster.isRunning()) {
         console.log(`${name}: already running at ${cluster.server}`);
         continue;
       }
       await startAndPublish(cluster);
     } else {
-      await startAndPublish(
-        await LocalCluster.create(join(clustersDir, name), shapeFor(name, roleOf(name)), binaries),
-      );
+      let realNode = false;
+      if (name === realNodeCluster) {
+        const support = realNodeSupport(join(clustersDir, name));
+        realNode = support.ok;
+        if (!support.ok) {
+          console.log(
+            `${name}: NOTICE: no real node on this machine (${support.reason}); simulated (KWOK) nodes instead`,
+          );
+        }
+      }
+      result[name] = { realNode };
+      const shape = shapeFor(name, roleOf(name), { realNode, answerEveryPod: true });
+      await startAndPublish(await LocalCluster.create(join(clustersDir, name), shape, binaries));
+      if (realNode)
+        console.log(`${name}: its node 127.0.0.1 is a real kubelet (containerd, runc); one per machine`);
     }
   }
   console.log('\nkubeconfigs:');
@@ -73,6 +122,7 @@ export async function up(names: readonly string[] = ['host', 'remote']): Promise
   console.log(
     `\ntry: ${relative(process.cwd(), kubectlLink)} --kubeconfig ${relative(process.cwd(), kubeconfigPathOf(names[0] ?? 'host'))} get nodes`,
   );
+  return result;
 }
 
 async function down(): Promise<void> {
@@ -126,8 +176,14 @@ program
     '[names...]',
     'clusters to bring up; names starting with "host" are host clusters, others remotes',
   )
+  .option(
+    '--real-node',
+    'the first remote runs a real kubelet, containerd and runc as its node (root; one per machine)',
+  )
   .description('bring clusters up (default: host and remote) and write their kubeconfigs')
-  .action((names: string[]) => up(names.length > 0 ? names : undefined));
+  .action(async (names: string[], options: { realNode?: boolean }) => {
+    await up(names.length > 0 ? names : undefined, { realNode: options.realNode ?? false });
+  });
 program.command('down').description('stop every cluster and delete its data').action(down);
 program.command('status').description('show each cluster and whether its components run').action(status);
 program

@@ -19,7 +19,9 @@ import { type ClusterPorts, type ComponentName, componentSpecs } from './compone
 import { isAlive } from './lock.ts';
 import { freePorts } from './ports.ts';
 import { type ProcessMode, startProcess, stopProcess } from './processes.ts';
-import type { ClusterShape } from './shapes.ts';
+import { ensureRealNodeArtifacts } from './realnode/artifacts.ts';
+import { type RealNodeState, startRealNode, stopRealNode } from './realnode/node.ts';
+import { type ClusterShape, regionOf } from './shapes.ts';
 
 interface ClusterState {
   readonly shape: ClusterShape;
@@ -27,10 +29,12 @@ interface ClusterState {
   readonly podCidr: string;
   pids: Partial<Record<ComponentName, number>>;
   bootstrapped: boolean;
+  /** The real node's port and processes, when the shape has one and it runs. */
+  realNode?: RealNodeState;
 }
 
 export interface ComponentStatus {
-  readonly name: ComponentName;
+  readonly name: ComponentName | 'containerd' | 'kubelet';
   readonly pid: number | undefined;
   readonly running: boolean;
 }
@@ -153,7 +157,7 @@ export class LocalCluster {
       await launch('kube-apiserver');
       await waitForApiserver(this.kubeconfigPath, this.failureProbe('kube-apiserver'));
       if (!this.state.bootstrapped) {
-        await bootstrapCluster(this.kubeconfigPath, this.binaries, this.state.shape);
+        await bootstrapCluster(this.kubeconfigPath, this.binaries, this.state.shape, this.dir);
       } else {
         await releaseSimulatedNodeLeases(this.kubeconfigPath);
       }
@@ -165,12 +169,29 @@ export class LocalCluster {
       await registerMetricsServer(this.kubeconfigPath, this.binaries, metricsServerPort);
       await launch('metrics-server');
       await waitForNodesReady(this.kubeconfigPath, this.state.shape, this.failureProbe('kwok'));
+      if (this.state.shape.realNode) await this.startRealNode(pki, mode);
       this.state.bootstrapped = true;
       await this.saveState();
     } catch (cause) {
       await this.stop();
       throw new Error(`starting cluster ${this.name} failed (logs in ${this.logDir})`, { cause });
     }
+  }
+
+  private async startRealNode(pki: Awaited<ReturnType<typeof ensureClusterPki>>, mode: ProcessMode) {
+    const region = regionOf(this.name);
+    this.state.realNode = await startRealNode({
+      clusterDir: this.dir,
+      pki,
+      apiserverPort: this.state.ports.apiserver,
+      kubeconfig: this.kubeconfigPath,
+      harness: this.binaries.k8s,
+      artifacts: await ensureRealNodeArtifacts(),
+      mode,
+      labels: { 'topology.kubernetes.io/region': region, 'topology.kubernetes.io/zone': `${region}-real` },
+      ...(this.state.realNode ? { kubeletPort: this.state.realNode.kubeletPort } : {}),
+    });
+    await this.saveState();
   }
 
   /** A check the readiness waits call so a component that crashed fails fast, naming its log. */
@@ -188,6 +209,10 @@ export class LocalCluster {
 
   /** Stops every process and keeps the data: {@link start} brings the same cluster back. */
   async stop(): Promise<void> {
+    if (this.state.shape.realNode) {
+      await stopRealNode(this.dir, this.state.realNode);
+      if (this.state.realNode) this.state.realNode = { ...this.state.realNode, pids: {} };
+    }
     // Clients first, the store last, as a real control plane shuts down.
     const order: ComponentName[] = [
       'metrics-server',
@@ -220,10 +245,17 @@ export class LocalCluster {
       'kwok',
       'metrics-server',
     ];
-    return names.map((name) => {
+    const components: ComponentStatus[] = names.map((name) => {
       const pid = this.state.pids[name];
       return { name, pid, running: pid !== undefined && isAlive(pid) };
     });
+    if (this.state.shape.realNode) {
+      for (const name of ['containerd', 'kubelet'] as const) {
+        const pid = this.state.realNode?.pids[name];
+        components.push({ name, pid, running: pid !== undefined && isAlive(pid) });
+      }
+    }
+    return components;
   }
 
   isRunning(): boolean {

@@ -14,7 +14,9 @@ async function control(
 ): Promise<ClusterInfo> {
   const url = new URL(`/clusters/${name}/${action}`, inject('clusterControl'));
   if (role) url.searchParams.set('role', role);
-  if (options.verifyKubeletCertificates) url.searchParams.set('verifyKubeletCertificates', 'true');
+  for (const key of ['verifyKubeletCertificates', 'realNode', 'answerEveryPod'] as const) {
+    if (options[key]) url.searchParams.set(key, 'true');
+  }
   const response = await fetch(url, { method: 'POST' });
   const body = (await response.json()) as ClusterInfo & { error?: string; cause?: string };
   if (!response.ok) throw new Error(`cluster ${name} ${action}: ${body.error} ${body.cause ?? ''}`);

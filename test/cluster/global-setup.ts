@@ -6,6 +6,7 @@ import { createServer, type Server } from 'node:http';
 import { join } from 'node:path';
 import type { TestProject } from 'vitest/node';
 import { ensureBinaries } from './binaries.ts';
+import { REAL_NODE_CLUSTER, testClustersDir } from './paths.ts';
 import {
   type ClusterHandle,
   type ClusterInfo,
@@ -14,6 +15,8 @@ import {
   LocalProvider,
   selectedRuntime,
 } from './provider.ts';
+import { ensureRealNodeArtifacts } from './realnode/artifacts.ts';
+import { realNodeSupport } from './realnode/machine.ts';
 import { type ClusterRole, type ShapeOptions, shapeFor } from './shapes.ts';
 
 declare module 'vitest' {
@@ -24,11 +27,11 @@ declare module 'vitest' {
   }
 }
 
-const repoRoot = join(import.meta.dirname, '..', '..');
-
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   const binaries = await ensureBinaries();
-  const root = process.env.SPILLWAY_TEST_CLUSTERS_DIR ?? join(repoRoot, '.spillway', 'test-clusters');
+  const root = testClustersDir();
+  // Built (or found in the cache) before any test asks for the real node, with progress on a cold machine.
+  if (realNodeSupport(join(root, REAL_NODE_CLUSTER)).ok) await ensureRealNodeArtifacts();
   const provider: ClusterProvider =
     selectedRuntime() === 'docker' ? new DockerProvider(root) : new LocalProvider(root, binaries);
 
@@ -55,7 +58,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
     const started = Date.now();
     await Promise.all([ensure('host', 'host'), ensure('remote', 'remote')]);
     process.stderr.write(`spillway: test clusters host and remote ready in ${Date.now() - started} ms\n`);
-    server = await startControlServer(handles, ensure);
+    server = await startControlServer(root, handles, ensure);
   } catch (error) {
     await teardown();
     throw error;
@@ -69,6 +72,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
 }
 
 function startControlServer(
+  root: string,
   handles: Map<string, ClusterHandle>,
   ensure: (name: string, role: ClusterRole, options: ShapeOptions) => Promise<ClusterHandle>,
 ): Promise<Server> {
@@ -81,8 +85,17 @@ function startControlServer(
       if (action === 'ensure') {
         const role = url.searchParams.get('role');
         if (role !== 'host' && role !== 'remote') throw Object.assign(new Error('bad role'), { status: 400 });
-        const verifyKubeletCertificates = url.searchParams.get('verifyKubeletCertificates') === 'true';
-        res.end(JSON.stringify((await ensure(name, role, { verifyKubeletCertificates })).info));
+        const flag = (key: string) => url.searchParams.get(key) === 'true';
+        const options: ShapeOptions = {
+          verifyKubeletCertificates: flag('verifyKubeletCertificates'),
+          realNode: flag('realNode'),
+          answerEveryPod: flag('answerEveryPod'),
+        };
+        if (options.realNode) {
+          const support = realNodeSupport(join(root, name));
+          if (!support.ok) throw Object.assign(new Error(`no real node: ${support.reason}`), { status: 503 });
+        }
+        res.end(JSON.stringify((await ensure(name, role, options)).info));
         return;
       }
       const handle = handles.get(name);

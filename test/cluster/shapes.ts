@@ -19,6 +19,10 @@ export interface ClusterShape {
   readonly nodes: readonly SimulatedNode[];
   /** Start the API server with --kubelet-certificate-authority, so it verifies kubelet serving certificates. */
   readonly verifyKubeletCertificates?: boolean;
+  /** A real kubelet, containerd and runc as one more node (test/cluster/realnode; one per machine). */
+  readonly realNode?: boolean;
+  /** kwok answers exec and logs for every pod that no other rule covers (kwok/answer-every-pod.yaml). */
+  readonly answerEveryPod?: boolean;
 }
 
 export const DEFAULT_NODE_RESOURCES = {
@@ -64,8 +68,15 @@ export function remoteShape(name = 'remote', nodeCount = 3): ClusterShape {
 
 export interface ShapeOptions {
   readonly verifyKubeletCertificates?: boolean;
+  /** A remote whose only node is a real kubelet (instead of the simulated ones). */
+  readonly realNode?: boolean;
+  /** kwok answers `kubectl exec` and `kubectl logs` for every pod (see kwok/answer-every-pod.yaml). */
+  readonly answerEveryPod?: boolean;
 }
 
 export function shapeFor(name: string, role: ClusterRole, options: ShapeOptions = {}): ClusterShape {
-  return { ...(role === 'host' ? hostShape(name) : remoteShape(name)), ...options };
+  if (options.realNode && role !== 'remote')
+    throw new Error(`only a remote cluster can have a real node (${name})`);
+  const base = role === 'host' ? hostShape(name) : remoteShape(name, options.realNode ? 0 : undefined);
+  return { ...base, ...options };
 }

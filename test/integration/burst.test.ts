@@ -97,7 +97,12 @@ describe('spill-over', () => {
     // The manifest asked for none of this: the webhook added it.
     const spilled = onVirtualNode(running)[0] as V1Pod;
     expect(spilled.spec?.tolerations).toContainEqual({ ...virtualTaint, operator: 'Exists' });
-    expect(spilled.metadata?.annotations?.['controller.kubernetes.io/pod-deletion-cost']).toBe('-100');
+    // The cost is written right after the status (Running), in the same reconcile: wait for it.
+    const cost = await waitFor('the pod-deletion-cost on the spilled pod', async () => {
+      const pod = await host.core.readNamespacedPod({ name: spilled.metadata?.name ?? '', namespace });
+      return pod.metadata?.annotations?.['controller.kubernetes.io/pod-deletion-cost'];
+    });
+    expect(cost).toBe('-100');
     const delegates = await remote.core.listNamespacedPod({ namespace });
     expect(delegates.items.map((p) => p.metadata?.name).sort()).toEqual(
       onVirtualNode(running)

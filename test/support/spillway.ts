@@ -45,6 +45,8 @@ export async function writeConfig(options: TestSpillwayOptions): Promise<string>
       kubelet: { address: '127.0.0.1', port: options.kubeletPort ?? (await freePort()), ...options.kubelet },
       node: { probeIntervalSeconds: 1, remoteUnreachableGraceSeconds: 5, ...options.node },
       discovery: { enabled: options.discovery ?? false },
+      // Several instances run at once: each serves its own metrics endpoint.
+      metrics: { port: await freePort() },
       remotes: options.remotes,
       logLevel: process.env.SPILLWAY_TEST_LOG_LEVEL ?? 'warn',
       ...options.extra,

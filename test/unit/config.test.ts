@@ -96,6 +96,14 @@ describe('loadConfig', () => {
       'remotes[0].burstWeight',
     ],
     [
+      'an HA renew deadline not below the lease duration',
+      'ha:\n  enabled: true\n  leaseDurationSeconds: 5\n  renewDeadlineSeconds: 5\n',
+      'ha.renewDeadlineSeconds: renewDeadlineSeconds must be less than leaseDurationSeconds',
+    ],
+    ['an unknown HA field', 'ha:\n  replicas: 3\n', 'ha.replicas: unknown field'],
+    ['a bad metrics port', 'metrics:\n  port: 0\n', 'metrics.port'],
+    ['a bad metrics address', 'metrics:\n  bindAddress: everywhere\n', 'metrics.bindAddress'],
+    [
       'duplicate remotes',
       'remotes:\n  - {name: a, kubeconfig: k}\n  - {name: a, kubeconfig: k}\n',
       'remotes[1].name: duplicate remote name',
@@ -103,6 +111,29 @@ describe('loadConfig', () => {
   ])('rejects %s, naming the field', async (_what, yaml, message) => {
     const file = await configFile(yaml);
     expect(() => loadConfig(file, {}, {})).toThrow(message);
+  });
+
+  it('serves metrics on loopback outside a pod, and takes ports and the HA identity from flags', async () => {
+    const file = await configFile('ha:\n  enabled: true\n');
+    const config = loadConfig(
+      file,
+      { metricsPort: '9300', webhookPort: '9444', haIdentity: 'spillway-0' },
+      {},
+    );
+    expect(config.metrics).toEqual({ enabled: true, port: 9300, bindAddress: '127.0.0.1' });
+    expect(config.webhook.port).toBe(9444);
+    expect(config.ha).toMatchObject({
+      enabled: true,
+      leaseDurationSeconds: 10,
+      renewDeadlineSeconds: 6,
+      retryPeriodSeconds: 2,
+    });
+    // A restarted replica never takes its predecessor's Leases for its own.
+    expect(config.ha.identity).toMatch(/^spillway-0_[0-9a-f]{6}$/);
+    expect(loadConfig(file, { haIdentity: 'spillway-0' }, {}).ha.identity).not.toBe(config.ha.identity);
+    const fromEnv = loadConfig(file, {}, { SPILLWAY_METRICS_PORT: '9301', SPILLWAY_HA_IDENTITY: 'pod-a' });
+    expect(fromEnv.metrics.port).toBe(9301);
+    expect(fromEnv.ha.identity).toMatch(/^pod-a_/);
   });
 
   it('rejects a missing configuration file and invalid YAML', async () => {

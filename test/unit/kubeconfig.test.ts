@@ -36,7 +36,7 @@ describe('kubeconfigs parsed without client-node', () => {
       ),
     );
     const config = kubeConfigFromFile(path, 'host.kubeconfig');
-    expect(config.getCurrentCluster()).toEqual({
+    expect(config.getCurrentCluster()).toMatchObject({
       name: 'c',
       server: 'https://127.0.0.1:6443',
       skipTLSVerify: false,
@@ -124,6 +124,30 @@ describe('kubeconfigs parsed without client-node', () => {
         'f',
       ).getCurrentCluster().skipTLSVerify,
     ).toBe(true);
+  });
+
+  it('switches to another context when asked, checking it only then', () => {
+    const content = stringify({
+      clusters: [
+        { name: 'a', cluster: { server: 'https://a:1' } },
+        { name: 'b', cluster: { server: 'https://b:2', 'certificate-authority-data': b64('CA-B') } },
+        { name: 'broken', cluster: { server: 'nope' } },
+      ],
+      users: [{ name: 'ub', user: { token: 'tb' } }],
+      contexts: [
+        { name: 'ca', context: { cluster: 'a' } },
+        { name: 'cb', context: { cluster: 'b', user: 'ub' } },
+        { name: 'cbroken', context: { cluster: 'broken' } },
+      ],
+      'current-context': 'ca',
+    });
+    const config = kubeConfigFromString(content, '--kubeconfig');
+    expect(config.getContextObject('cb')).toEqual({ name: 'cb' });
+    expect(config.getContextObject('nope')).toBeUndefined();
+    config.setCurrentContext('cb');
+    expect(config.getCurrentCluster()).toMatchObject({ server: 'https://b:2', caData: b64('CA-B') });
+    expect(config.getCurrentUser().token).toBe('tb');
+    expect(() => config.setCurrentContext('cbroken')).toThrow('cluster "broken" has a malformed server URL');
   });
 
   it('uses the only cluster of a kubeconfig without contexts', () => {
