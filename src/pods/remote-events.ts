@@ -3,11 +3,12 @@
 // Spillway's start are mirrored; repeats update one host event's count.
 //
 // Bounded, as a kubelet's event recorder is: events are streamed, not cached (only a bounded memory of
-// the last count seen per event); each host pod may have at most `perPodBurst` events mirrored at
-// once, then one per `perPodRefillSeconds`; all of them together at most `perSecond` (so events never
-// crowd status writes out of the host client's rate limit); and at most `maxPending` wait. Events over
-// those bounds are dropped and counted, with a warning at most once a minute: events are advisory in
-// Kubernetes, and the host status (which carries the reason) is never dropped.
+// the last count seen per event); each host pod may have at most `perPodBurst` distinct events
+// mirrored at once, then one per `perPodRefillSeconds`, and a repeat of one at most every
+// `repeatSeconds`; all of them together at most `perSecond` (so events never crowd status writes out
+// of the host client's rate limit); and at most `maxPending` wait. Events over those bounds are
+// dropped and counted, with a warning at most once a minute: events are advisory in Kubernetes, and
+// the host status (which carries the reason) is never dropped.
 import type { CoreV1Event, V1Pod } from '@kubernetes/client-node';
 import { LRUCache } from 'lru-cache';
 import type { Logger } from 'pino';
@@ -21,9 +22,14 @@ export interface EventMirrorLimits {
   /** Events written per second, all pods together. */
   readonly perSecond: number;
   readonly burst: number;
-  /** Events one host pod may get at once, then one every perPodRefillSeconds. */
+  /** Distinct events one host pod may get at once, then one every perPodRefillSeconds. */
   readonly perPodBurst: number;
   readonly perPodRefillSeconds: number;
+  /**
+   * A repeat of an event already mirrored (the remote counted it again) is mirrored at most this
+   * often; repeats in between are folded into the next (a failing probe repeats every few seconds).
+   */
+  readonly repeatSeconds: number;
   /** Events waiting for the rate at most; more are dropped. */
   readonly maxPending: number;
 }
@@ -31,8 +37,10 @@ export interface EventMirrorLimits {
 export const DEFAULT_EVENT_MIRROR_LIMITS: EventMirrorLimits = {
   perSecond: 10,
   burst: 50,
-  perPodBurst: 10,
-  perPodRefillSeconds: 30,
+  // As the kubelet's own event recorder (client-go's spam filter allows 25 at once per object).
+  perPodBurst: 25,
+  perPodRefillSeconds: 10,
+  repeatSeconds: 30,
   maxPending: 1000,
 };
 
@@ -75,16 +83,18 @@ function slim(event: CoreV1Event): SlimEvent {
   };
 }
 
-export type Admission = 'accepted' | 'unchanged' | 'dropped';
+export type Admission = 'accepted' | 'unchanged' | 'folded' | 'dropped';
 
 /**
  * Which remote events may be mirrored: not one already mirrored as it is (the same count and
- * message), not more than a pod's budget, not more than `maxPending` waiting. Memory is bounded too
- * (least recently used events and pods are forgotten first).
+ * message); a repeat (a higher count) at most every `repeatSeconds`; a new event within its pod's
+ * budget; nothing beyond `maxPending` waiting. Memory is bounded too (least recently used events and
+ * pods are forgotten first).
  */
 export class EventThrottle {
   private readonly limits: EventMirrorLimits;
-  private readonly seen = new LRUCache<string, string>({ max: 8192 });
+  /** Per event: the version last offered and when a version of it was last let through. */
+  private readonly seen = new LRUCache<string, { version: string; admittedAt: number }>({ max: 8192 });
   private readonly perPod = new LRUCache<string, TokenBucket>({ max: 16384 });
 
   constructor(limits: EventMirrorLimits) {
@@ -94,15 +104,23 @@ export class EventThrottle {
   admit(event: SlimEvent, pending: number, now = Date.now()): Admission {
     const id = `${event.metadata.namespace}/${event.metadata.name}`;
     const version = `${event.count}/${event.message}`;
-    if (this.seen.get(id) === version) return 'unchanged';
-    this.seen.set(id, version);
+    const seen = this.seen.get(id);
+    if (seen?.version === version) return 'unchanged';
+    if (pending >= this.limits.maxPending) return 'dropped';
+    if (seen) {
+      seen.version = version;
+      if (now - seen.admittedAt < this.limits.repeatSeconds * 1000) return 'folded';
+      seen.admittedAt = now;
+      return 'accepted';
+    }
     const podKey = event.involved.uid ?? `${event.involved.namespace}/${event.involved.name}`;
     let bucket = this.perPod.get(podKey);
     if (!bucket) {
       bucket = new TokenBucket(1 / this.limits.perPodRefillSeconds, this.limits.perPodBurst, now);
       this.perPod.set(podKey, bucket);
     }
-    if (pending >= this.limits.maxPending || !bucket.take(now)) return 'dropped';
+    if (!bucket.take(now)) return 'dropped';
+    this.seen.set(id, { version, admittedAt: now });
     return 'accepted';
   }
 }
@@ -170,7 +188,7 @@ export class RemoteEventMirror {
   private offer(event: SlimEvent): void {
     if (this.stopped) return;
     const admission = this.throttle.admit(event, this.pending.length);
-    if (admission === 'unchanged') return;
+    if (admission === 'unchanged' || admission === 'folded') return;
     if (admission === 'dropped') {
       this.drop();
       return;

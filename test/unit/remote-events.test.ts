@@ -13,13 +13,30 @@ function event(name: string, pod: string, count = 1, message = 'pulled'): SlimEv
 }
 
 describe('remote event mirroring is bounded', () => {
-  const limits = { ...DEFAULT_EVENT_MIRROR_LIMITS, perPodBurst: 3, perPodRefillSeconds: 10, maxPending: 5 };
+  const limits = {
+    ...DEFAULT_EVENT_MIRROR_LIMITS,
+    perPodBurst: 3,
+    perPodRefillSeconds: 10,
+    repeatSeconds: 30,
+    maxPending: 5,
+  };
 
-  it('skips an event seen as it is (relists, unchanged updates) and takes its new count', () => {
+  it('skips an event seen as it is (relists, unchanged updates) and folds quick repeats', () => {
     const throttle = new EventThrottle(limits);
     expect(throttle.admit(event('e1', 'a'), 0, 0)).toBe('accepted');
     expect(throttle.admit(event('e1', 'a'), 0, 0)).toBe('unchanged');
-    expect(throttle.admit(event('e1', 'a', 2), 0, 0)).toBe('accepted');
+    expect(throttle.admit(event('e1', 'a', 2), 0, 1000)).toBe('folded');
+    expect(throttle.admit(event('e1', 'a', 3), 0, 31_000)).toBe('accepted');
+  });
+
+  it('does not let a repeating event (a failing probe) use up its pod budget', () => {
+    const throttle = new EventThrottle(limits);
+    throttle.admit(event('readiness', 'probed'), 0, 0);
+    for (let count = 2; count < 100; count++)
+      throttle.admit(event('readiness', 'probed', count), 0, count * 2000);
+    expect(throttle.admit(event('liveness', 'probed', 1, 'Liveness probe failed'), 0, 200_000)).toBe(
+      'accepted',
+    );
   });
 
   it('gives each pod a burst, then one event per refill period', () => {
