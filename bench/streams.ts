@@ -10,6 +10,7 @@ import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
+import { NODE_FLAGS } from '../src/kubelet/runtime-flags.ts';
 import { kubeconfigPathOf, up } from '../test/cluster/cli.ts';
 import { freePort } from '../test/cluster/ports.ts';
 import { type Kube, kube } from '../test/support/kube.ts';
@@ -100,9 +101,13 @@ async function startSpillway(hostPath: string, remotePath: string) {
     }),
   );
   const logFile = join(dir, 'spillway.log');
-  const child = spawn(process.execPath, [join(root, 'src', 'main.ts'), 'run', '--config', configFile], {
-    stdio: ['ignore', openSync(logFile, 'w'), openSync(logFile, 'a')],
-  });
+  const child = spawn(
+    process.execPath,
+    [...NODE_FLAGS, join(root, 'src', 'main.ts'), 'run', '--config', configFile],
+    {
+      stdio: ['ignore', openSync(logFile, 'w'), openSync(logFile, 'a')],
+    },
+  );
   return { child, pid: child.pid as number, port, logFile };
 }
 

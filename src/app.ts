@@ -149,7 +149,9 @@ export class Spillway {
         csrExpirationSeconds: kubelet.tls.csrExpirationSeconds,
       }),
       clientCA: kubelet.clientCAFile ? readFileSync(kubelet.clientCAFile, 'utf8') : undefined,
-      maxSessionsPerClient: kubelet.maxSessionsPerClient,
+      limits: kubelet,
+      authentication: kubelet.authentication,
+      streamBufferBytes: kubelet.streamBufferBytes,
       metricsSource: kubelet.metrics.source,
       logger: this.logger.child({ component: 'kubelet' }),
     });

@@ -15,6 +15,7 @@ import {
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
+import { NODE_FLAGS } from '../../src/kubelet/runtime-flags.ts';
 import { type BenchCluster, sleep } from './api.ts';
 import { BENCH_NAMESPACE } from './identity.ts';
 import { cpuSeconds, rssBytes } from './process-stats.ts';
@@ -23,12 +24,9 @@ export const repoRoot = join(import.meta.dirname, '..', '..');
 export const benchDir = join(repoRoot, '.spillway', 'bench');
 const pidFile = join(benchDir, 'spillway.pid');
 
-/** The node flags the container image uses (Dockerfile ENTRYPOINT), so the figures are the image's. */
+/** The node flags Spillway is started with everywhere (the image, the bin, npm run spillway). */
 export function imageNodeFlags(): string[] {
-  const dockerfile = readFileSync(join(repoRoot, 'Dockerfile'), 'utf8');
-  const entrypoint = /^ENTRYPOINT\s+(\[.*\])/m.exec(dockerfile)?.[1];
-  const args = entrypoint ? (JSON.parse(entrypoint) as string[]) : ['node', 'dist/main.js'];
-  return args.slice(1).filter((a) => a.startsWith('--'));
+  return [...NODE_FLAGS];
 }
 
 /**

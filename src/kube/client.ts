@@ -16,7 +16,8 @@ import { VERSION } from '../version.ts';
 import type { KubeConfig } from './credentials.ts';
 import { ApiError, isRetriable, isUnauthorized, retryAfterSecondsOf } from './errors.ts';
 
-export type Lane = 'normal' | 'heartbeat';
+/** normal: rate-limited; heartbeat: leases; auth: the kubelet API's TokenReviews and SubjectAccessReviews. */
+export type Lane = 'normal' | 'heartbeat' | 'auth';
 export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 
 /** Connections are renewed this often, so rotated certificates and CA bundles are picked up. */
@@ -72,7 +73,8 @@ export function spillwayUserAgent(hostClusterName: string, cluster: string): str
   return `spillway/${VERSION} (${process.platform}/${process.arch}) host-cluster/${hostClusterName} cluster/${cluster}`;
 }
 
-type Pool = 'normal' | 'heartbeat' | 'stream';
+/** Connection pools: one per lane, and one for streams (watches, logs), so none waits for another's sockets. */
+type Pool = Lane | 'stream';
 
 /**
  * node:http, for the rare server on plain http (allowed only with insecure-skip-tls-verify). Required,
@@ -108,6 +110,8 @@ export class ClusterClient {
     this.lanes = {
       normal: new PQueue({ concurrency: options.burst ?? 100, intervalCap: qps, interval: 1000 }),
       heartbeat: new PQueue({ concurrency: 8 }),
+      // Callers of the kubelet API neither wait behind pod work nor, however many, delay it.
+      auth: new PQueue({ concurrency: 8 }),
     };
   }
 
@@ -162,7 +166,7 @@ export class ClusterClient {
         ? new HttpsAgent({ ...options, ...verification, secureContext })
         : new (plainHttp().Agent)(options);
     };
-    return { normal: make(MAX_SOCKETS), heartbeat: make(8), stream: make(256) };
+    return { normal: make(MAX_SOCKETS), heartbeat: make(8), auth: make(8), stream: make(256) };
   }
 
   private async headers(accept: string): Promise<Record<string, string>> {
@@ -207,7 +211,7 @@ export class ClusterClient {
       headers['content-type'] = options.contentType ?? 'application/json';
       headers['content-length'] = String(body.length);
     }
-    const agent = await this.pool(options.lane === 'heartbeat' ? 'heartbeat' : 'normal');
+    const agent = await this.pool(options.lane ?? 'normal');
     const timeoutMs = options.timeoutMs ?? 30_000;
     const started = performance.now();
     let response: IncomingMessage;
@@ -318,6 +322,7 @@ export class ClusterClient {
     this.closed = true;
     this.lanes.normal.clear();
     this.lanes.heartbeat.clear();
+    this.lanes.auth.clear();
     const agents = this.agents;
     this.agents = undefined;
     void agents?.then(

@@ -16,10 +16,17 @@ import {
 export class KubeletError extends Error {
   override readonly name = 'KubeletError';
   readonly status: number;
+  /** Response headers that go with the status (Retry-After for a 429). */
+  readonly headers: Readonly<Record<string, string>>;
 
-  constructor(status: number, message: string, options?: ErrorOptions) {
+  constructor(
+    status: number,
+    message: string,
+    options?: ErrorOptions & { headers?: Record<string, string> },
+  ) {
     super(message, options);
     this.status = status;
+    this.headers = options?.headers ?? {};
   }
 }
 
@@ -28,6 +35,8 @@ export const notFound = (message: string) => new KubeletError(404, message);
 
 export function httpStatusOf(error: unknown): number {
   if (error instanceof KubeletError) return error.status;
+  // A malformed percent-encoding in the path (decodeURIComponent, or express decoding a parameter).
+  if (error instanceof URIError) return 400;
   if (isNotFound(error)) return 404;
   if (isForbidden(error)) return 403;
   if (isUnauthorized(error)) return 502; // our credentials for the remote failed: not the caller's fault
@@ -40,6 +49,10 @@ export function httpStatusOf(error: unknown): number {
 export function httpMessageOf(error: unknown): string {
   if (error instanceof KubeletError) return error.message;
   return kubeStatusOf(error)?.message ?? messageOf(error);
+}
+
+function headersOf(error: unknown): Record<string, string> {
+  return error instanceof KubeletError ? { ...error.headers } : {};
 }
 
 function log(logger: Logger, status: number, error: unknown): void {
@@ -55,7 +68,7 @@ export function sendError(res: ServerResponse, error: unknown, logger: Logger): 
     res.destroy();
     return;
   }
-  res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8' });
+  res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', ...headersOf(error) });
   res.end(`${httpMessageOf(error)}\n`);
 }
 
@@ -70,7 +83,7 @@ export function rejectUpgrade(
   log(logger, status, error);
   if (socket.destroyed) return;
   const body = `${httpMessageOf(error)}\n`;
-  const extra = Object.entries(headers)
+  const extra = Object.entries({ ...headersOf(error), ...headers })
     .flatMap(([name, values]) =>
       (Array.isArray(values) ? values : [values]).map((value) => `${name}: ${value}\r\n`),
     )
@@ -88,6 +101,7 @@ function statusText(status: number): string {
     404: 'Not Found',
     405: 'Method Not Allowed',
     429: 'Too Many Requests',
+    431: 'Request Header Fields Too Large',
     500: 'Internal Server Error',
     502: 'Bad Gateway',
     503: 'Service Unavailable',

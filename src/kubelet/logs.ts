@@ -66,8 +66,10 @@ export async function serveLogs(
   const path = `/api/v1/namespaces/${target.delegateNamespace}/pods/${target.delegateName}/log`;
   const controller = new AbortController();
   // The client went away: stop following in the remote at once.
-  res.on('close', () => controller.abort());
+  res.once('close', () => controller.abort());
   // A failure (404, 400) is an ApiError carrying the remote's Status, mapped to the same HTTP status.
+  // The body is a Node stream read only as fast as it is consumed (a 16 KiB buffer): a slow client
+  // leaves the remote's bytes in the remote's socket, not in memory here.
   const response = await client.stream(path, {
     query: Object.fromEntries(remoteQuery),
     accept: '*/*',

@@ -2,20 +2,25 @@
 // paired by requestID, many TCP connections on one session) and over the legacy WebSocket protocol
 // (one channel pair per port). Each forwarded connection is one WebSocket to the remote API server's
 // pods/portforward (v4.channel.k8s.io), whose first message per channel carries the port, which is
-// stripped.
+// stripped. Both directions have backpressure: a slow reader pauses the remote WebSocket, a slow pod
+// holds the client back.
 import type { IncomingMessage } from 'node:http';
-import type { Duplex } from 'node:stream';
-import type { Logger } from 'pino';
+import { type Duplex, PassThrough, type Readable, type Writable } from 'node:stream';
+import { finished } from 'node:stream/promises';
 import WebSocket from 'ws';
 import { badRequest, rejectUpgrade } from './http-errors.ts';
 import { openRemoteWebSocket } from './remote-ws.ts';
+import type { SessionContext } from './remotecommand.ts';
 import { upgradeToSpdy } from './remotecommand-spdy.ts';
 import { upgradeToWebSocket } from './remotecommand-ws.ts';
 import type { ResolvedPod } from './resolve.ts';
 import { channelCodec, PORT_FORWARD_WS_PROTOCOLS } from './streams/channel.ts';
+import { Valve, WebSocketChannelWriter } from './streams/flow.ts';
 import type { SpdyStream } from './streams/spdy/session.ts';
 
 const PAIR_TIMEOUT_MS = 30_000;
+/** After the client stops sending, the pod's side gets this long to finish (as containerd does). */
+const HALF_CLOSE_GRACE_MS = 1000;
 
 function parsePort(value: string | undefined): number {
   const port = Number(value);
@@ -23,27 +28,31 @@ function parsePort(value: string | undefined): number {
   return port;
 }
 
-interface RemoteConnection {
-  send(data: Buffer): void;
-  close(): void;
+function openRemotePort(target: ResolvedPod, port: number): Promise<WebSocket> {
+  const path = `/api/v1/namespaces/${target.delegateNamespace}/pods/${target.delegateName}/portforward`;
+  return openRemoteWebSocket(target.remote.client, path, new URLSearchParams({ ports: String(port) }), [
+    'v4.channel.k8s.io',
+  ]);
 }
 
-/** One forwarded TCP connection to the remote pod's port; calls back with data, errors and the end. */
-async function connectRemote(
-  target: ResolvedPod,
-  port: number,
-  handlers: { data: (chunk: Buffer) => void; error: (message: string) => void; end: () => void },
-): Promise<RemoteConnection> {
-  const path = `/api/v1/namespaces/${target.delegateNamespace}/pods/${target.delegateName}/portforward`;
-  const ws = await openRemoteWebSocket(
-    target.remote.client,
-    path,
-    new URLSearchParams({ ports: String(port) }),
-    ['v4.channel.k8s.io'],
-  );
+/** The client's side of one forwarded connection, whatever protocol carries it. */
+interface ClientPort {
+  /** What the pod sends, toward the client. */
+  readonly data: Writable;
+  /** What the client sends, toward the pod; its end is the client's half-close. */
+  readonly upload: Readable;
+  error(message: string): void;
+  /** The pod's side is done: end the client's side once everything written has gone out. */
+  end(): void;
+  onGone(listener: () => void): void;
+}
+
+/** Carries one forwarded connection between the client and a remote port-forward WebSocket. */
+function bridgePort(remote: WebSocket, client: ClientPort, bufferBytes: number): void {
   const codec = channelCodec('v4.channel.k8s.io');
+  const toClient = new Valve(remote, 'to_client');
   const prefixSeen = [false, false];
-  ws.on('message', (message: Buffer) => {
+  remote.on('message', (message: Buffer) => {
     const decoded = codec.decode(message);
     if (!decoded || 'close' in decoded || decoded.channel > 1) return;
     let data = decoded.data;
@@ -53,29 +62,35 @@ async function connectRemote(
       data = data.subarray(2);
     }
     if (data.length === 0) return;
-    if (decoded.channel === 0) handlers.data(data);
-    else handlers.error(data.toString());
+    if (decoded.channel === 0) toClient.write(client.data, data);
+    else client.error(data.toString());
   });
-  ws.on('close', () => handlers.end());
-  ws.on('error', () => handlers.end());
-  return {
-    send: (data) => {
-      if (ws.readyState === WebSocket.OPEN) ws.send(codec.encode(0, data));
-    },
-    close: () => {
-      if (ws.readyState === WebSocket.OPEN || ws.readyState === WebSocket.CONNECTING) ws.close(1000);
-      setTimeout(() => ws.terminate(), 2000).unref();
-    },
+  let ended = false;
+  const end = () => {
+    if (ended) return;
+    ended = true;
+    client.end();
   };
+  remote.on('close', end);
+  remote.on('error', end);
+  const closeRemote = () => {
+    if (remote.readyState === WebSocket.OPEN || remote.readyState === WebSocket.CONNECTING)
+      remote.close(1000);
+    setTimeout(() => remote.terminate(), 2000).unref();
+  };
+  const toRemote = new WebSocketChannelWriter(remote, codec, 0, { highWaterMark: bufferBytes / 2 });
+  client.upload.on('error', () => {});
+  client.upload.pipe(toRemote, { end: false });
+  // The v4 protocol cannot pass a half-close on: the pod's side gets a moment to finish, then it ends.
+  client.upload.once('end', () => setTimeout(closeRemote, HALF_CLOSE_GRACE_MS).unref());
+  client.onGone(closeRemote);
 }
 
 /** Bridges one error+data stream pair to a new remote connection. */
-async function forwardPair(
-  target: ResolvedPod,
-  data: SpdyStream,
-  error: SpdyStream,
-  logger: Logger,
-): Promise<void> {
+async function forwardPair(context: SessionContext, data: SpdyStream, error: SpdyStream): Promise<void> {
+  const { target, logger, bufferBytes } = context;
+  // The client half-closes the error stream at once and never writes to it.
+  error.resume();
   let port: number;
   try {
     port = parsePort(data.header('port'));
@@ -84,16 +99,9 @@ async function forwardPair(
     data.end();
     return;
   }
-  let remote: RemoteConnection;
+  let remote: WebSocket;
   try {
-    remote = await connectRemote(target, port, {
-      data: (chunk) => data.write(chunk),
-      error: (message) => error.write(message),
-      end: () => {
-        data.end();
-        error.end();
-      },
-    });
+    remote = await openRemotePort(target, port);
   } catch (failure) {
     error.end(
       `error forwarding port ${port} to pod ${target.namespace}/${target.name}: ${(failure as Error).message}`,
@@ -101,9 +109,20 @@ async function forwardPair(
     data.end();
     return;
   }
-  data.on('data', (chunk: Buffer) => remote.send(chunk));
-  data.on('end', () => remote.close());
-  data.on('close', () => remote.close());
+  bridgePort(
+    remote,
+    {
+      data,
+      upload: data,
+      error: (message) => error.write(message),
+      end: () => {
+        data.end();
+        error.end();
+      },
+      onGone: (listener) => data.once('close', listener),
+    },
+    bufferBytes,
+  );
   logger.debug({ port, requestId: data.header('requestid') }, 'forwarding a connection');
 }
 
@@ -111,10 +130,16 @@ export function servePortForwardSpdy(
   req: IncomingMessage,
   socket: Duplex,
   head: Buffer,
-  target: ResolvedPod,
-  logger: Logger,
+  context: SessionContext,
 ): void {
-  const upgraded = upgradeToSpdy(req, socket, head, ['portforward.k8s.io'], logger);
+  const upgraded = upgradeToSpdy(
+    req,
+    socket,
+    head,
+    ['portforward.k8s.io'],
+    context.logger,
+    context.bufferBytes,
+  );
   if (!upgraded) return;
   const { session } = upgraded;
   const pending = new Map<string, { data?: SpdyStream; error?: SpdyStream; timer: NodeJS.Timeout }>();
@@ -141,7 +166,7 @@ export function servePortForwardSpdy(
     if (entry.data && entry.error) {
       clearTimeout(entry.timer);
       pending.delete(requestId);
-      void forwardPair(target, entry.data, entry.error, logger);
+      void forwardPair(context, entry.data, entry.error);
     }
   });
   session.once('close', () => {
@@ -155,10 +180,10 @@ export async function servePortForwardWebSocket(
   req: IncomingMessage,
   socket: Duplex,
   head: Buffer,
-  target: ResolvedPod,
+  context: SessionContext,
   query: URLSearchParams,
-  logger: Logger,
 ): Promise<void> {
+  const { target, logger, bufferBytes } = context;
   let ports: number[];
   try {
     ports = (query.get('port') ?? query.get('ports') ?? '').split(',').filter(Boolean).map(parsePort);
@@ -171,29 +196,54 @@ export async function servePortForwardWebSocket(
   if (!upgraded) return;
   const { ws, codec } = upgraded;
   const prefix = (port: number) => Buffer.from([port & 0xff, port >> 8]);
-  const remotes: RemoteConnection[] = [];
+  // What the client sends for port i waits in its socket while that port's remote is backed up.
+  const fromClient = new Valve(ws, 'to_remote');
+  const uploads = ports.map(() => new PassThrough({ highWaterMark: bufferBytes / 2 }));
+  const downloads: WebSocketChannelWriter[] = [];
+  ws.on('message', (message: Buffer, isBinary: boolean) => {
+    const decoded = codec.decode(isBinary ? message : message.toString());
+    if (!decoded || 'close' in decoded || decoded.channel % 2 !== 0) return;
+    const upload = uploads[decoded.channel / 2];
+    if (upload && decoded.data.length > 0) fromClient.write(upload, decoded.data);
+  });
+  ws.once('close', () => {
+    for (const upload of uploads) upload.end();
+  });
+  let closing = false;
+  // The WebSocket carries every port: it closes when the first port's remote ends, after its data.
+  const closeClient = async () => {
+    if (closing) return;
+    closing = true;
+    await Promise.all(downloads.map((d) => finished(d, { readable: false }).catch(() => {})));
+    if (ws.readyState === WebSocket.OPEN) ws.close(1000);
+  };
   for (const [i, port] of ports.entries()) {
     ws.send(codec.encode(2 * i, prefix(port)));
     ws.send(codec.encode(2 * i + 1, prefix(port)));
+    let remote: WebSocket;
     try {
-      remotes[i] = await connectRemote(target, port, {
-        data: (chunk) => ws.readyState === WebSocket.OPEN && ws.send(codec.encode(2 * i, chunk)),
-        error: (message) =>
-          ws.readyState === WebSocket.OPEN && ws.send(codec.encode(2 * i + 1, Buffer.from(message))),
-        end: () => ws.close(1000),
-      });
+      remote = await openRemotePort(target, port);
     } catch (error) {
       ws.send(codec.encode(2 * i + 1, Buffer.from((error as Error).message)));
       ws.close(1000);
       return;
     }
+    const download = new WebSocketChannelWriter(ws, codec, 2 * i, { highWaterMark: bufferBytes / 4 });
+    downloads.push(download);
+    bridgePort(
+      remote,
+      {
+        data: download,
+        upload: uploads[i] as PassThrough,
+        error: (message) =>
+          ws.readyState === WebSocket.OPEN && ws.send(codec.encode(2 * i + 1, Buffer.from(message))),
+        end: () => {
+          for (const d of downloads) d.end();
+          void closeClient();
+        },
+        onGone: (listener) => ws.once('close', listener),
+      },
+      bufferBytes,
+    );
   }
-  ws.on('message', (message: Buffer, isBinary: boolean) => {
-    const decoded = codec.decode(isBinary ? message : message.toString());
-    if (!decoded || 'close' in decoded || decoded.channel % 2 !== 0) return;
-    remotes[decoded.channel / 2]?.send(decoded.data);
-  });
-  ws.once('close', () => {
-    for (const remote of remotes) remote.close();
-  });
 }

@@ -13,9 +13,9 @@ import {
   type InboundStreams,
   openRemoteCommand,
   ResizeQueue,
+  type SessionContext,
   type TerminalSize,
 } from './remotecommand.ts';
-import type { ResolvedPod } from './resolve.ts';
 import { headerList, negotiate } from './streams/channel.ts';
 import { SpdySession, type SpdyStream } from './streams/spdy/session.ts';
 
@@ -41,6 +41,7 @@ export function upgradeToSpdy(
   head: Buffer,
   supported: readonly string[],
   logger: Logger,
+  bufferBytes: number,
 ): { session: SpdySession; protocol: string } | undefined {
   const offered = headerList(req.headers['x-stream-protocol-version']);
   const connection = String(req.headers.connection ?? '').toLowerCase();
@@ -79,7 +80,12 @@ export function upgradeToSpdy(
   socket.write(
     `HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: SPDY/3.1\r\nX-Stream-Protocol-Version: ${protocol}\r\n\r\n`,
   );
-  const session = new SpdySession(socket, head);
+  // Half of the budget for what the client sends, half for what it receives (split among the streams
+  // written to: stdout and stderr, or one forwarded connection's data).
+  const session = new SpdySession(socket, head, {
+    receiveBufferBytes: bufferBytes / 2,
+    sendBufferBytes: bufferBytes / 4,
+  });
   session.on('failure', (error) =>
     logger.info({ err: error.message }, 'SPDY session ended by a protocol error'),
   );
@@ -155,11 +161,12 @@ export async function serveRemoteCommandSpdy(
   req: IncomingMessage,
   socket: Duplex,
   head: Buffer,
-  target: ResolvedPod,
+  context: SessionContext,
   options: CommandOptions,
-  logger: Logger,
 ): Promise<void> {
-  const upgraded = upgradeToSpdy(req, socket, head, SPDY_REMOTE_COMMAND_PROTOCOLS, logger);
+  const { target, logger, bufferBytes, timer } = context;
+  const upgraded = upgradeToSpdy(req, socket, head, SPDY_REMOTE_COMMAND_PROTOCOLS, logger, bufferBytes);
+  timer?.mark('upgraded');
   if (!upgraded) return;
   const { session, protocol } = upgraded;
   const version = versionOf(protocol);
@@ -172,12 +179,15 @@ export async function serveRemoteCommandSpdy(
   let streams: Map<string, SpdyStream>;
   try {
     streams = await collectStreams(session, expected);
+    timer?.mark('streams-opened');
   } catch (error) {
     logger.info({ err: (error as Error).message }, 'exec session abandoned');
     session.close();
     return;
   }
   const errorStream = streams.get('error') as SpdyStream;
+  // Nothing is expected from the client on the error stream: whatever comes is read and dropped.
+  errorStream.resume();
   const inbound: InboundStreams = {
     stdin: streams.get('stdin'),
     stdout: streams.get('stdout'),
@@ -198,6 +208,7 @@ export async function serveRemoteCommandSpdy(
   let remote: Awaited<ReturnType<typeof openRemoteCommand>>;
   try {
     remote = await openRemoteCommand(target, options, controller.signal);
+    timer?.mark('remote-connected');
   } catch (error) {
     const status = error instanceof KubeletError ? error.status : 500;
     inbound.stdout?.end();
@@ -206,5 +217,5 @@ export async function serveRemoteCommandSpdy(
     inbound.close();
     return;
   }
-  await bridge(inbound, remote, logger);
+  await bridge(inbound, remote, logger, bufferBytes, timer);
 }

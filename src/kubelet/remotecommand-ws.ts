@@ -1,7 +1,7 @@
 // exec and attach over the WebSocket channel protocols (v5, v4, channel.k8s.io and their base64
 // forms), for clients whose WebSocket reaches the kubelet directly. Also the shared WebSocket upgrade.
 import type { IncomingMessage } from 'node:http';
-import { type Duplex, PassThrough, Writable } from 'node:stream';
+import { type Duplex, PassThrough } from 'node:stream';
 import type { Logger } from 'pino';
 import { WebSocket, WebSocketServer } from 'ws';
 import type { KubeStatus } from '../kube/errors.ts';
@@ -13,9 +13,9 @@ import {
   type InboundStreams,
   openRemoteCommand,
   ResizeQueue,
+  type SessionContext,
   type TerminalSize,
 } from './remotecommand.ts';
-import type { ResolvedPod } from './resolve.ts';
 import {
   CHANNEL_ERROR,
   CHANNEL_RESIZE,
@@ -28,6 +28,7 @@ import {
   negotiate,
   REMOTE_COMMAND_WS_PROTOCOLS,
 } from './streams/channel.ts';
+import { Valve, WebSocketChannelWriter } from './streams/flow.ts';
 
 const server = new WebSocketServer({
   noServer: true,
@@ -62,29 +63,22 @@ export function upgradeToWebSocket(
   });
 }
 
-/** A Writable that sends everything written as messages of one channel. */
-function channelWriter(ws: WebSocket, codec: ChannelCodec, channel: number): Writable {
-  return new Writable({
-    write(chunk: Buffer, _encoding, callback) {
-      if (ws.readyState !== WebSocket.OPEN) return callback();
-      ws.send(codec.encode(channel, chunk), () => callback());
-    },
-  });
-}
-
 export async function serveRemoteCommandWebSocket(
   req: IncomingMessage,
   socket: Duplex,
   head: Buffer,
-  target: ResolvedPod,
+  context: SessionContext,
   options: CommandOptions,
-  logger: Logger,
 ): Promise<void> {
+  const { target, logger, bufferBytes, timer } = context;
   const upgraded = await upgradeToWebSocket(req, socket, head, REMOTE_COMMAND_WS_PROTOCOLS, logger);
   if (!upgraded) return;
+  timer?.mark('upgraded');
   const { ws, codec } = upgraded;
-  const stdin = options.stdin ? new PassThrough() : undefined;
+  const stdin = options.stdin ? new PassThrough({ highWaterMark: bufferBytes / 2 }) : undefined;
   const resize = options.tty ? new ResizeQueue() : undefined;
+  // The client's messages wait in its socket while stdin is backed up toward the remote.
+  const toRemote = new Valve(ws, 'to_remote');
   ws.on('message', (message: Buffer, isBinary: boolean) => {
     const decoded = codec.decode(isBinary ? message : message.toString());
     if (!decoded) return;
@@ -92,7 +86,8 @@ export async function serveRemoteCommandWebSocket(
       if (decoded.close === CHANNEL_STDIN) stdin?.end();
       return;
     }
-    if (decoded.channel === CHANNEL_STDIN) stdin?.write(decoded.data);
+    if (decoded.channel === CHANNEL_STDIN && stdin && decoded.data.length > 0)
+      toRemote.write(stdin, decoded.data);
     else if (decoded.channel === CHANNEL_RESIZE) {
       try {
         resize?.push(JSON.parse(decoded.data.toString()) as TerminalSize);
@@ -105,10 +100,12 @@ export async function serveRemoteCommandWebSocket(
   const first = options.stdout ? CHANNEL_STDOUT : options.stderr ? CHANNEL_STDERR : CHANNEL_ERROR;
   ws.send(codec.encode(first, Buffer.alloc(0)));
 
+  const output = (channel: number) =>
+    new WebSocketChannelWriter(ws, codec, channel, { highWaterMark: bufferBytes / 4 });
   const inbound: InboundStreams = {
     stdin,
-    stdout: options.stdout ? channelWriter(ws, codec, CHANNEL_STDOUT) : undefined,
-    stderr: options.stderr ? channelWriter(ws, codec, CHANNEL_STDERR) : undefined,
+    stdout: options.stdout ? output(CHANNEL_STDOUT) : undefined,
+    stderr: options.stderr ? output(CHANNEL_STDERR) : undefined,
     resize,
     sendStatus: (status: KubeStatus) => {
       if (ws.readyState !== WebSocket.OPEN) return;
@@ -130,6 +127,7 @@ export async function serveRemoteCommandWebSocket(
   let remote: WebSocket;
   try {
     remote = await openRemoteCommand(target, options, controller.signal);
+    timer?.mark('remote-connected');
   } catch (error) {
     inbound.sendStatus(
       failureStatus((error as Error).message, error instanceof KubeletError ? error.status : 500),
@@ -137,5 +135,5 @@ export async function serveRemoteCommandWebSocket(
     inbound.close();
     return;
   }
-  await bridge(inbound, remote, logger);
+  await bridge(inbound, remote, logger, bufferBytes, timer);
 }

@@ -2,6 +2,7 @@
 // WebSocket v5.channel.k8s.io connection to the remote API server, and a bridge that carries stdin
 // (with EOF), stdout, stderr, terminal resizes and the final status (exit code) between the two.
 import type { Readable, Writable } from 'node:stream';
+import { finished } from 'node:stream/promises';
 import type { Logger } from 'pino';
 import type WebSocket from 'ws';
 import type { KubeStatus } from '../kube/errors.ts';
@@ -17,6 +18,11 @@ import {
   CHANNEL_STDOUT,
   channelCodec,
 } from './streams/channel.ts';
+import { Valve, WebSocketChannelWriter } from './streams/flow.ts';
+import type { PhaseTimer } from './timing.ts';
+
+/** A session's buffer when none is configured (kubelet.streamBufferBytes). */
+export const DEFAULT_BUFFER_BYTES = 1024 * 1024;
 
 export interface CommandOptions {
   readonly kind: 'exec' | 'attach';
@@ -139,24 +145,55 @@ export function openRemoteCommand(
   return openRemoteWebSocket(target.remote.client, path, query, ['v5.channel.k8s.io'], signal);
 }
 
-const HIGH_WATER = 4 * 1024 * 1024;
+/** What one session may hold for the slower side; see streams/flow.ts. */
+export interface SessionContext {
+  readonly target: ResolvedPod;
+  readonly logger: Logger;
+  /** Bytes a session may buffer in all (half per direction) before it stops reading the faster side. */
+  readonly bufferBytes: number;
+  /** Where the session's time goes (logged at debug level when it ends). */
+  readonly timer?: PhaseTimer;
+}
 
-/** Carries one session between the client and the remote until either side ends. Never throws. */
-export function bridge(inbound: InboundStreams, remote: WebSocket, logger: Logger): Promise<void> {
+/**
+ * Carries one session between the client and the remote until either side ends. Output is written to
+ * the client as fast as it reads it (the remote WebSocket is paused meanwhile); stdin goes to the
+ * remote as fast as its socket takes it. When the remote finishes, everything it sent is delivered
+ * before the status and the close. Never throws.
+ */
+export function bridge(
+  inbound: InboundStreams,
+  remote: WebSocket,
+  logger: Logger,
+  bufferBytes = DEFAULT_BUFFER_BYTES,
+  timer?: PhaseTimer,
+): Promise<void> {
   const codec = channelCodec('v5.channel.k8s.io');
+  const toClient = new Valve(remote, 'to_client');
   let status: KubeStatus | undefined;
-  let finished = false;
+  let done = false;
   return new Promise((resolve) => {
-    const finish = () => {
-      if (finished) return;
-      finished = true;
-      inbound.stdout?.end();
-      inbound.stderr?.end();
-      inbound.sendStatus(status ?? SUCCESS);
+    const finish = async (clientGone: boolean) => {
+      if (done) return;
+      done = true;
+      if (!clientGone) {
+        const outputs = [inbound.stdout, inbound.stderr].filter((s): s is Writable => s !== undefined);
+        for (const output of outputs) output.end();
+        // Everything the remote sent reaches the client before the status (or the client leaves).
+        await Promise.all(outputs.map((output) => finished(output, { readable: false }).catch(() => {})));
+        inbound.sendStatus(status ?? SUCCESS);
+      }
       inbound.close();
+      timer?.mark('done');
+      if (timer) logger.debug({ phases: timer }, 'session timings');
       resolve();
     };
+    let first = true;
     remote.on('message', (message: Buffer) => {
+      if (first) {
+        first = false;
+        timer?.mark('remote-first-message');
+      }
       const decoded = codec.decode(message);
       if (!decoded) return;
       if ('close' in decoded) {
@@ -164,9 +201,11 @@ export function bridge(inbound: InboundStreams, remote: WebSocket, logger: Logge
         if (decoded.close === CHANNEL_STDERR) inbound.stderr?.end();
         return;
       }
-      if (decoded.channel === CHANNEL_STDOUT) inbound.stdout?.write(decoded.data);
-      else if (decoded.channel === CHANNEL_STDERR) inbound.stderr?.write(decoded.data);
-      else if (decoded.channel === CHANNEL_ERROR && decoded.data.length > 0) {
+      if (decoded.data.length === 0) return;
+      if (decoded.channel === CHANNEL_STDOUT && inbound.stdout) toClient.write(inbound.stdout, decoded.data);
+      else if (decoded.channel === CHANNEL_STDERR && inbound.stderr)
+        toClient.write(inbound.stderr, decoded.data);
+      else if (decoded.channel === CHANNEL_ERROR) {
         try {
           status = normalizeExitStatus(JSON.parse(decoded.data.toString()) as KubeStatus);
         } catch {
@@ -175,35 +214,24 @@ export function bridge(inbound: InboundStreams, remote: WebSocket, logger: Logge
       }
     });
     remote.on('close', (code, reason) => {
+      timer?.mark('remote-closed');
       if (!status && code !== 1000)
         status = failureStatus(`remote stream closed (${code} ${reason.toString()})`);
-      finish();
+      void finish(false);
     });
     remote.on('error', (error) => {
       status ??= failureStatus(`remote stream failed: ${error.message}`);
       logger.debug({ err: error.message }, 'remote command stream failed');
     });
 
-    const stdin = inbound.stdin;
-    if (stdin) {
-      stdin.on('data', (chunk: Buffer) => {
-        if (remote.readyState !== remote.OPEN) return;
-        remote.send(codec.encode(CHANNEL_STDIN, chunk));
-        // Backpressure: a fast sender waits while the remote connection is backed up.
-        if (remote.bufferedAmount > HIGH_WATER) {
-          stdin.pause();
-          const resume = setInterval(() => {
-            if (remote.bufferedAmount < HIGH_WATER / 2 || remote.readyState !== remote.OPEN) {
-              clearInterval(resume);
-              stdin.resume();
-            }
-          }, 10);
-        }
+    if (inbound.stdin) {
+      // pipe() holds the client back while the remote's socket is full; stdin's end becomes a CLOSE.
+      const toRemote = new WebSocketChannelWriter(remote, codec, CHANNEL_STDIN, {
+        highWaterMark: bufferBytes / 2,
+        onEnd: () => Buffer.from([CHANNEL_CLOSE, CHANNEL_STDIN]),
       });
-      stdin.on('end', () => {
-        if (remote.readyState === remote.OPEN) remote.send(Buffer.from([CHANNEL_CLOSE, CHANNEL_STDIN]));
-      });
-      stdin.on('error', () => {});
+      inbound.stdin.on('error', () => {});
+      inbound.stdin.pipe(toRemote);
     }
     inbound.resize?.onResize((size) => {
       if (remote.readyState === remote.OPEN) {
@@ -219,7 +247,7 @@ export function bridge(inbound: InboundStreams, remote: WebSocket, logger: Logge
       // The client left: end the remote session too (for a terminal, the remote shell sees a hangup).
       if (remote.readyState === remote.OPEN || remote.readyState === remote.CONNECTING) remote.close(1000);
       setTimeout(() => remote.terminate(), 5000).unref();
-      finish();
+      void finish(true);
     });
   });
 }

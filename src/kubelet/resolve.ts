@@ -31,6 +31,14 @@ export class PodResolver {
     return remote;
   }
 
+  /** The virtual node a host pod is bound to, if it is one of ours (nothing else is looked at). */
+  nodeOf(namespace: string, name: string): string | undefined {
+    for (const remote of this.registry.list()) {
+      if (remote.pods.hostPods.get(`${namespace}/${name}`)) return remote.spec.nodeName;
+    }
+    return undefined;
+  }
+
   /** The pod bound to one of our virtual nodes, with its delegate; 404 if unknown, 400 if not running remotely yet. */
   resolve(namespace: string, name: string, uid?: string): ResolvedPod {
     for (const remote of this.registry.list()) {

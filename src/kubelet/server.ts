@@ -1,27 +1,33 @@
-// The kubelet HTTPS API of every virtual node, on one address and port: logs, exec, attach,
+// The kubelet HTTPS API of every virtual node, on one address and port: logs, exec, attach, run,
 // port-forward, resource metrics, stats, pods and healthz. Plain requests go through express;
 // streaming upgrades (SPDY/3.1 and WebSocket) are taken from the raw 'upgrade' event. Every request
-// but /healthz is authenticated and authorized first; a client may hold a bounded number of sessions.
-
+// is authenticated before anything else is looked at (an anonymous caller learns nothing, not even
+// which pods exist), then authorized; streaming sessions are admitted against the session limits.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer, type Server } from 'node:https';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
+import type { TLSSocket } from 'node:tls';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Logger } from 'pino';
 import type { ClusterClient } from '../kube/client.ts';
 import { messageOf } from '../kube/errors.ts';
 import { listen } from '../listen.ts';
-import { type Identity, KubeletAuth, subresourcesOf, verbOf } from './auth.ts';
+import { type AuthenticationOptions, Authenticator, type Identity } from './authn.ts';
+import { Authorizer, forbidden, subresourcesOf, verbOf } from './authz.ts';
 import { badRequest, KubeletError, rejectUpgrade, sendError } from './http-errors.ts';
 import { serveLogs } from './logs.ts';
 import { ResourceMetrics } from './metrics.ts';
 import type { MetricsSourceKind } from './metrics-sources.ts';
 import { servePortForwardSpdy, servePortForwardWebSocket } from './portforward.ts';
-import { commandOptions } from './remotecommand.ts';
+import { commandOptions, type SessionContext } from './remotecommand.ts';
 import { serveRemoteCommandSpdy } from './remotecommand-spdy.ts';
 import { serveRemoteCommandWebSocket } from './remotecommand-ws.ts';
-import type { PodResolver } from './resolve.ts';
+import type { PodResolver, ResolvedPod } from './resolve.ts';
+import { serveRun } from './run.ts';
+import { type SessionLimitOptions, SessionLimits } from './sessions.ts';
+import type { SessionKind } from './telemetry.ts';
+import { PhaseTimer } from './timing.ts';
 import { hostClientCA, type ServingCertificate } from './tls.ts';
 
 export interface KubeletServerOptions {
@@ -32,7 +38,10 @@ export interface KubeletServerOptions {
   readonly certificate: ServingCertificate;
   /** PEM bundle verifying the API server's client certificate; default: read from the host cluster. */
   readonly clientCA?: string;
-  readonly maxSessionsPerClient: number;
+  readonly limits: SessionLimitOptions;
+  readonly authentication: AuthenticationOptions;
+  /** What one streaming session may buffer for its slower side (see streams/flow.ts). */
+  readonly streamBufferBytes: number;
   /** Where resource usage comes from (see metrics-sources.ts). */
   readonly metricsSource: MetricsSourceKind;
   readonly logger: Logger;
@@ -40,12 +49,14 @@ export interface KubeletServerOptions {
 
 type Streaming = 'exec' | 'attach' | 'portForward';
 
+const kindOf: Record<Streaming, SessionKind> = { exec: 'exec', attach: 'attach', portForward: 'portforward' };
+
 function param(req: Request, name: string): string | undefined {
   const value = (req.params as Record<string, string | string[] | undefined>)[name];
   return Array.isArray(value) ? value[0] : value;
 }
 
-/** /exec|/attach/{ns}/{pod}[/{uid}]/{container} and /portForward/{ns}/{pod}[/{uid}] */
+/** /exec|/attach/{ns}/{pod}[/{uid}]/{container} and /portForward/{ns}/{pod}[/{uid}]; throws URIError on bad escapes. */
 export function parseStreamingPath(
   path: string,
 ): { kind: Streaming; namespace: string; pod: string; uid?: string; container?: string } | undefined {
@@ -60,19 +71,50 @@ export function parseStreamingPath(
   return undefined;
 }
 
+/**
+ * Releases a session when its connection closes; false (released already) when it closed while the
+ * request was being authorized.
+ */
+function releaseOnClose(connection: Duplex | ServerResponse, release: () => void): boolean {
+  if (connection.destroyed) {
+    release();
+    return false;
+  }
+  connection.once('close', release);
+  return true;
+}
+
+/** When each client connection was accepted (for session timings). */
+const acceptedAt = new WeakMap<Duplex, number>();
+
+const identities = new WeakMap<IncomingMessage, Identity>();
+
+function identityOf(req: IncomingMessage): Identity {
+  const identity = identities.get(req);
+  if (!identity) throw new KubeletError(401, 'Unauthorized');
+  return identity;
+}
+
 export class KubeletServer {
   private readonly options: KubeletServerOptions;
-  private readonly auth: KubeletAuth;
+  private readonly authn: Authenticator;
+  private readonly authz: Authorizer;
+  private readonly sessions: SessionLimits;
   private readonly metrics: ResourceMetrics;
-  private readonly sessions = new Map<string, number>();
   private readonly sockets = new Set<Duplex>();
+  private readonly warnedRelays = new Set<string>();
+  private lastRefusalLog = 0;
   private server: Server | undefined;
   private clientCA = '';
 
   constructor(options: KubeletServerOptions) {
     if (!(options.port > 0)) throw new Error('kubelet server: port must be positive');
+    if (!(options.streamBufferBytes >= 64 * 1024))
+      throw new Error('kubelet server: stream buffer under 64 KiB');
     this.options = options;
-    this.auth = new KubeletAuth(options.host);
+    this.authn = new Authenticator(options.host, options.authentication);
+    this.authz = new Authorizer(options.host);
+    this.sessions = new SessionLimits(options.limits);
     this.metrics = new ResourceMetrics({ source: options.metricsSource, logger: options.logger });
   }
 
@@ -83,6 +125,11 @@ export class KubeletServer {
   /** Client connections currently open (plain and upgraded). */
   get openConnections(): number {
     return this.sockets.size;
+  }
+
+  /** Streaming sessions currently admitted. */
+  get openSessions(): number {
+    return this.sessions.open;
   }
 
   get port(): number {
@@ -110,6 +157,7 @@ export class KubeletServer {
       (req: IncomingMessage, socket: Duplex, head: Buffer) => void this.upgrade(req, socket, head),
     );
     server.on('connection', (socket: Socket) => {
+      acceptedAt.set(socket, performance.now());
       this.sockets.add(socket);
       socket.once('close', () => this.sockets.delete(socket));
     });
@@ -138,7 +186,14 @@ export class KubeletServer {
     }
     await listen(server, this.options.port, this.options.bindAddress);
     signal.addEventListener('abort', () => this.stop(), { once: true });
-    logger.info({ address: this.options.bindAddress, port: this.port }, 'kubelet API serving');
+    logger.info(
+      {
+        address: this.options.bindAddress,
+        port: this.port,
+        apiServerUsers: this.options.limits.apiServerUsers,
+      },
+      'kubelet API serving',
+    );
   }
 
   private secureContextOptions() {
@@ -152,62 +207,134 @@ export class KubeletServer {
     this.sockets.clear();
   }
 
-  private async identify(req: IncomingMessage, path: string, node: string | string[]): Promise<Identity> {
-    const identity = await this.auth.authenticate(req);
-    for (const name of Array.isArray(node) ? node : [node]) {
-      await this.auth.authorize(identity, verbOf(req.method), subresourcesOf(path), name);
-    }
-    return identity;
+  /** Throws 403 unless the identity has the request's permission on every node named. */
+  private async authorizeNodes(
+    identity: Identity,
+    req: IncomingMessage,
+    path: string,
+    nodes: readonly string[],
+  ) {
+    const verb = verbOf(req.method, path);
+    for (const node of nodes) await this.authz.authorize(identity, verb, subresourcesOf(path), node);
   }
 
-  /** Counts a streaming session against the client's limit; returns the release function. */
-  private admit(identity: Identity): () => void {
-    const count = this.sessions.get(identity.user) ?? 0;
-    if (count >= this.options.maxSessionsPerClient) {
-      throw new KubeletError(
-        429,
-        `too many concurrent sessions for ${identity.user} (at most ${this.options.maxSessionsPerClient})`,
-      );
+  /**
+   * Authorizes a request about one pod on the node the pod is bound to, then resolves its delegate.
+   * A pod that is not here is reported (404) only to callers with the permission on some node served
+   * here; others get 403, whether the pod exists or not.
+   */
+  private async authorizePod(
+    identity: Identity,
+    req: IncomingMessage,
+    path: string,
+    pod: { namespace: string; name: string; uid?: string },
+  ): Promise<ResolvedPod> {
+    const { resolver } = this.options;
+    const verb = verbOf(req.method, path);
+    const subresources = subresourcesOf(path);
+    const node = resolver.nodeOf(pod.namespace, pod.name);
+    if (node) {
+      await this.authz.authorize(identity, verb, subresources, node);
+      return resolver.resolve(pod.namespace, pod.name, pod.uid);
     }
-    this.sessions.set(identity.user, count + 1);
-    let released = false;
-    return () => {
-      if (released) return;
-      released = true;
-      const left = (this.sessions.get(identity.user) ?? 1) - 1;
-      if (left > 0) this.sessions.set(identity.user, left);
-      else this.sessions.delete(identity.user);
-    };
+    for (const name of resolver.nodeNames()) {
+      if (await this.authz.allowsAny(identity, verb, subresources, name)) {
+        return resolver.resolve(pod.namespace, pod.name, pod.uid);
+      }
+    }
+    throw forbidden(identity, verb, subresources);
+  }
+
+  /** Counts a streaming session against the limits; returns the release function. */
+  private admit(
+    kind: SessionKind,
+    target: ResolvedPod,
+    identity: Identity,
+    req: IncomingMessage,
+  ): () => void {
+    if (identity.method === 'x509' && req.headers['x-forwarded-for'] && !this.sessions.isRelay(identity)) {
+      // Requests relayed by an API server carry X-Forwarded-For; one not listed as such is limited
+      // as a single user, which would cap every user behind it.
+      if (!this.warnedRelays.has(identity.user)) {
+        this.warnedRelays.add(identity.user);
+        this.options.logger.warn(
+          { user: identity.user },
+          'a client certificate identity relays requests (X-Forwarded-For) but is not in kubelet.apiServerUsers: its sessions are limited as one client',
+        );
+      }
+    }
+    try {
+      return this.sessions.admit({ kind, pod: `${target.namespace}/${target.name}`, identity });
+    } catch (error) {
+      // Through the API server a refused `kubectl logs` shows only "too many requests": say why here,
+      // once in a while (a flood of refusals must not flood the log).
+      const now = Date.now();
+      if (now - this.lastRefusalLog >= 10_000) {
+        this.lastRefusalLog = now;
+        this.options.logger.warn({ user: identity.user, err: messageOf(error) }, 'streaming session refused');
+      }
+      throw error;
+    }
   }
 
   private app(): express.Express {
     const app = express();
     const { resolver, logger } = this.options;
     app.disable('x-powered-by');
+    // Authentication comes first, for every path.
+    app.use(async (req: Request, _res: Response, next: NextFunction) => {
+      identities.set(req, await this.authn.authenticate(req));
+      next();
+    });
     app.get('/healthz', (_req, res) => res.type('text/plain').send('ok'));
     app.get('/containerLogs/:namespace/:pod/:container', async (req: Request, res: Response) => {
+      const identity = identityOf(req);
       const { namespace = '', pod = '', container = '' } = req.params as Record<string, string | undefined>;
-      const target = resolver.resolve(namespace, pod);
-      const identity = await this.identify(req, req.path, target.nodeName);
-      const release = this.admit(identity);
-      res.once('close', release);
+      const target = await this.authorizePod(identity, req, req.path, { namespace, name: pod });
+      const release = this.admit('logs', target, identity, req);
+      if (!releaseOnClose(res, release)) return;
       await serveLogs(req, res, target, container, new URLSearchParams(req.url.split('?')[1] ?? ''));
     });
+    app.all('/containerLogs/*path', (_req, res) => {
+      res.status(405).set('Allow', 'GET').type('text/plain').send('405: Method Not Allowed\n');
+    });
+    app.post(
+      ['/run/:namespace/:pod/:container', '/run/:namespace/:pod/:uid/:container'],
+      async (req: Request, res: Response) => {
+        const identity = identityOf(req);
+        const {
+          namespace = '',
+          pod = '',
+          uid,
+          container = '',
+        } = req.params as Record<string, string | undefined>;
+        const target = await this.authorizePod(identity, req, req.path, { namespace, name: pod, uid });
+        const release = this.admit('run', target, identity, req);
+        if (!releaseOnClose(res, release)) return;
+        await serveRun(
+          req,
+          res,
+          this.context(target, logger),
+          container,
+          new URLSearchParams(req.url.split('?')[1] ?? ''),
+        );
+      },
+    );
     app.get(['/metrics/resource', '/metrics/nodes/:node/resource'], async (req: Request, res: Response) => {
       const node = this.singleNode(param(req, 'node'));
-      await this.identify(req, req.path, node);
+      await this.authorizeNodes(identityOf(req), req, req.path, [node]);
       res
         .type('text/plain; version=0.0.4')
         .send(await this.metrics.resourceMetricsText(resolver.remoteOfNode(node)));
     });
     app.get(['/stats/summary', '/stats/nodes/:node/summary'], async (req: Request, res: Response) => {
       const node = this.singleNode(param(req, 'node') ?? (req.query.node as string | undefined));
-      await this.identify(req, req.path, node);
+      await this.authorizeNodes(identityOf(req), req, req.path, [node]);
       res.json(await this.metrics.summary(resolver.remoteOfNode(node)));
     });
     app.get('/pods', async (req: Request, res: Response) => {
       const nodes = resolver.nodeNames();
-      await this.identify(req, req.path, nodes);
+      await this.authorizeNodes(identityOf(req), req, req.path, nodes);
       const items = nodes.flatMap((node) => resolver.remoteOfNode(node).pods.hostPods.list());
       res.json({ kind: 'PodList', apiVersion: 'v1', metadata: {}, items });
     });
@@ -223,6 +350,10 @@ export class KubeletServer {
     return app;
   }
 
+  private context(target: ResolvedPod, logger: Logger, timer?: PhaseTimer): SessionContext {
+    return { target, logger, bufferBytes: this.options.streamBufferBytes, timer };
+  }
+
   /** The node a node-scoped path is about: named, or the only one served. */
   private singleNode(named: string | undefined): string {
     if (named) return named;
@@ -236,23 +367,34 @@ export class KubeletServer {
   private async upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
     const logger = this.options.logger.child({ path: req.url?.split('?')[0] });
     socket.on('error', () => {});
+    // From the TCP connection (the TLS handshake included), when debug logging wants the timings.
+    const tcp = (socket as TLSSocket & { _parent?: Duplex })._parent ?? socket;
+    const timer = logger.isLevelEnabled('debug') ? new PhaseTimer(acceptedAt.get(tcp)) : undefined;
+    timer?.mark('request');
     try {
+      const identity = await this.authn.authenticate(req);
+      timer?.mark('authenticated');
       const url = new URL(req.url ?? '/', 'https://kubelet');
       const route = parseStreamingPath(url.pathname);
       if (!route) throw new KubeletError(404, '404 page not found');
-      const target = this.options.resolver.resolve(route.namespace, route.pod, route.uid);
-      const identity = await this.identify(req, url.pathname, target.nodeName);
-      const release = this.admit(identity);
-      socket.once('close', release);
+      const target = await this.authorizePod(identity, req, url.pathname, {
+        namespace: route.namespace,
+        name: route.pod,
+        uid: route.uid,
+      });
+      timer?.mark('authorized');
+      const release = this.admit(kindOf[route.kind], target, identity, req);
+      if (!releaseOnClose(socket, release)) return;
+      const context = this.context(target, logger, timer);
       const websocket = String(req.headers.upgrade ?? '').toLowerCase() === 'websocket';
       if (route.kind === 'portForward') {
-        if (websocket) await servePortForwardWebSocket(req, socket, head, target, url.searchParams, logger);
-        else servePortForwardSpdy(req, socket, head, target, logger);
+        if (websocket) await servePortForwardWebSocket(req, socket, head, context, url.searchParams);
+        else servePortForwardSpdy(req, socket, head, context);
         return;
       }
       const options = commandOptions(route.kind, route.container as string, url.searchParams);
-      if (websocket) await serveRemoteCommandWebSocket(req, socket, head, target, options, logger);
-      else await serveRemoteCommandSpdy(req, socket, head, target, options, logger);
+      if (websocket) await serveRemoteCommandWebSocket(req, socket, head, context, options);
+      else await serveRemoteCommandSpdy(req, socket, head, context, options);
     } catch (error) {
       rejectUpgrade(socket, error, logger);
     }

@@ -8,19 +8,18 @@ import WebSocket from 'ws';
 import type { Spillway } from '../../src/app.ts';
 import { clusters } from '../cluster/fixture.ts';
 import { freePort } from '../cluster/ports.ts';
-import { kube, uniqueSuffix } from '../support/kube.ts';
 import { kubeconfigCredentials } from '../support/kubelet-client.ts';
-import { kwokForNamespace, removeKwokForNamespace } from '../support/kwok.ts';
+import {
+  createKubeletTestNamespace,
+  kubeletTestNames,
+  removeKubeletTestNamespace,
+  runPods,
+} from '../support/kubelet-fixture.ts';
 import { startSpillway } from '../support/spillway.ts';
 import { waitFor } from '../support/wait.ts';
-import { delegatesCollected, pinnedSpec, waitForRunning } from '../support/workloads.ts';
 
-const suffix = uniqueSuffix();
-const remoteName = `pf-${suffix}`;
-const nodeName = `spillway-pf-${suffix}`;
-const namespace = `pf-${suffix}`;
-const host = kube(clusters.host.kubeconfig);
-const remote = kube(clusters.remote.kubeconfig);
+const test = kubeletTestNames('pf');
+const { namespace } = test;
 const podPort = 8080;
 let spillway: Spillway;
 let echo: Server;
@@ -66,34 +65,20 @@ function exchange(port: number, payload: Buffer): Promise<Buffer> {
 beforeAll(async () => {
   const started = await startEchoServer();
   echo = started.server;
-  await host.core.createNamespace({ body: { metadata: { name: namespace } } });
-  await remote.core.createNamespace({ body: { metadata: { name: namespace } } });
-  await kwokForNamespace(remote, namespace, { logs: '', forwardTo: { port: podPort, target: started.port } });
+  await createKubeletTestNamespace(test, { logs: '', forwardTo: { port: podPort, target: started.port } });
   kubeletPort = await freePort();
   spillway = await startSpillway({
     hostKubeconfig: clusters.host.kubeconfig,
     kubeletPort,
-    remotes: [{ name: remoteName, kubeconfig: clusters.remote.kubeconfig, nodeName }],
+    remotes: [test.remoteConfig],
   });
-  await host.core.createNamespacedPod({
-    namespace,
-    body: {
-      metadata: { name: 'server', labels: { app: 'pf' } },
-      spec: pinnedSpec(remoteName, {}, { image: 'busybox' }),
-    },
-  });
-  await waitForRunning(host, namespace, 'app=pf', 1);
+  await runPods(test, ['server'], 'pf');
 });
 
 afterAll(async () => {
   forwarder?.kill('SIGKILL');
   echo?.close();
-  await host.core.deleteNamespace({ name: namespace }).catch(() => {});
-  await delegatesCollected(remote, namespace);
-  await spillway?.stop();
-  await removeKwokForNamespace(remote, namespace);
-  await host.core.deleteNode({ name: nodeName }).catch(() => {});
-  await remote.core.deleteNamespace({ name: namespace }).catch(() => {});
+  await removeKubeletTestNamespace(test, () => spillway?.stop());
 });
 
 describe('kubectl port-forward', () => {

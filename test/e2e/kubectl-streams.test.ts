@@ -5,18 +5,18 @@ import { appendFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Spillway } from '../../src/app.ts';
 import { clusters } from '../cluster/fixture.ts';
-import { kube, uniqueSuffix } from '../support/kube.ts';
-import { criLine, type KwokFixture, kwokForNamespace, removeKwokForNamespace } from '../support/kwok.ts';
+import {
+  createKubeletTestNamespace,
+  kubeletTestNames,
+  removeKubeletTestNamespace,
+  runPods,
+} from '../support/kubelet-fixture.ts';
+import { criLine, type KwokFixture } from '../support/kwok.ts';
 import { startSpillway } from '../support/spillway.ts';
 import { waitFor } from '../support/wait.ts';
-import { delegatesCollected, pinnedSpec, waitForRunning } from '../support/workloads.ts';
 
-const suffix = uniqueSuffix();
-const remoteName = `streams-${suffix}`;
-const nodeName = `spillway-streams-${suffix}`;
-const namespace = `streams-${suffix}`;
-const host = kube(clusters.host.kubeconfig);
-const remote = kube(clusters.remote.kubeconfig);
+const test = kubeletTestNames('streams');
+const { namespace } = test;
 const old = new Date(Date.now() - 3 * 3600_000);
 let spillway: Spillway;
 let kwok: KwokFixture;
@@ -26,9 +26,7 @@ const kubectl = (args: string[], options?: Parameters<typeof clusters.kubectl>[2
   clusters.kubectl('host', ['-n', namespace, ...args], options);
 
 beforeAll(async () => {
-  await host.core.createNamespace({ body: { metadata: { name: namespace } } });
-  await remote.core.createNamespace({ body: { metadata: { name: namespace } } });
-  kwok = await kwokForNamespace(remote, namespace, {
+  kwok = await createKubeletTestNamespace(test, {
     logs:
       criLine(old, 'stdout', 'an old line') +
       criLine(new Date(), 'stdout', 'a recent line') +
@@ -37,26 +35,14 @@ beforeAll(async () => {
   });
   spillway = await startSpillway({
     hostKubeconfig: clusters.host.kubeconfig,
-    remotes: [{ name: remoteName, kubeconfig: clusters.remote.kubeconfig, nodeName }],
-  });
-  await host.core.createNamespacedPod({
-    namespace,
-    body: {
-      metadata: { name: 'app', labels: { app: 'streams' } },
-      spec: pinnedSpec(remoteName, {}, { image: 'busybox' }),
-    },
+    remotes: [test.remoteConfig],
   });
   pod = 'app';
-  await waitForRunning(host, namespace, 'app=streams', 1);
+  await runPods(test, [pod], 'streams');
 });
 
 afterAll(async () => {
-  await host.core.deleteNamespace({ name: namespace }).catch(() => {});
-  await delegatesCollected(remote, namespace);
-  await spillway?.stop();
-  await removeKwokForNamespace(remote, namespace);
-  await host.core.deleteNode({ name: nodeName }).catch(() => {});
-  await remote.core.deleteNamespace({ name: namespace }).catch(() => {});
+  await removeKubeletTestNamespace(test, () => spillway?.stop());
 });
 
 describe('kubectl logs', () => {

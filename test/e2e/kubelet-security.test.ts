@@ -7,19 +7,18 @@ import type { Spillway } from '../../src/app.ts';
 import { CertificateAuthority } from '../../src/tls/pki.ts';
 import { clusters } from '../cluster/fixture.ts';
 import { freePort } from '../cluster/ports.ts';
-import { kube, uniqueSuffix } from '../support/kube.ts';
 import { type Credentials, kubeconfigCredentials, kubeletGet } from '../support/kubelet-client.ts';
-import { kwokForNamespace, removeKwokForNamespace } from '../support/kwok.ts';
+import {
+  createKubeletTestNamespace,
+  kubeletTestNames,
+  removeKubeletTestNamespace,
+  runPods,
+} from '../support/kubelet-fixture.ts';
 import { startSpillway } from '../support/spillway.ts';
 import { waitFor } from '../support/wait.ts';
-import { delegatesCollected, pinnedSpec, waitForRunning } from '../support/workloads.ts';
 
-const suffix = uniqueSuffix();
-const remoteName = `sec-${suffix}`;
-const nodeName = `spillway-sec-${suffix}`;
-const namespace = `sec-${suffix}`;
-const host = kube(clusters.host.kubeconfig);
-const remote = kube(clusters.remote.kubeconfig);
+const test = kubeletTestNames('sec');
+const { namespace, nodeName, suffix, host } = test;
 const maxSessions = 3;
 let spillway: Spillway;
 let port: number;
@@ -60,9 +59,7 @@ async function serviceAccountToken(name: string): Promise<string> {
 
 beforeAll(async () => {
   admin = await kubeconfigCredentials(clusters.host.kubeconfig);
-  await host.core.createNamespace({ body: { metadata: { name: namespace } } });
-  await remote.core.createNamespace({ body: { metadata: { name: namespace } } });
-  await kwokForNamespace(remote, namespace, { logs: '' });
+  await createKubeletTestNamespace(test, { logs: '' });
   noRights = { token: await serviceAccountToken('nobody') };
   proxyOnly = { token: await serviceAccountToken('log-reader') };
   await clusters.kubectl('host', [
@@ -85,28 +82,16 @@ beforeAll(async () => {
     hostKubeconfig: clusters.host.kubeconfig,
     kubeletPort: port,
     kubelet: { maxSessionsPerClient: maxSessions },
-    remotes: [{ name: remoteName, kubeconfig: clusters.remote.kubeconfig, nodeName }],
+    remotes: [test.remoteConfig],
   });
-  await host.core.createNamespacedPod({
-    namespace,
-    body: {
-      metadata: { name: 'app', labels: { app: 'sec' } },
-      spec: pinnedSpec(remoteName, {}, { image: 'busybox' }),
-    },
-  });
-  await waitForRunning(host, namespace, 'app=sec', 1);
+  await runPods(test, ['app'], 'sec');
 });
 
 afterAll(async () => {
-  await host.core.deleteNamespace({ name: namespace }).catch(() => {});
-  await delegatesCollected(remote, namespace);
-  await spillway?.stop();
-  await removeKwokForNamespace(remote, namespace);
+  await removeKubeletTestNamespace(test, () => spillway?.stop());
   await clusters.kubectl('host', ['delete', 'clusterrole,clusterrolebinding', `proxy-${suffix}`], {
     allowFailure: true,
   });
-  await host.core.deleteNode({ name: nodeName }).catch(() => {});
-  await remote.core.deleteNamespace({ name: namespace }).catch(() => {});
 });
 
 describe('authentication and authorization', () => {
@@ -142,7 +127,7 @@ describe('authentication and authorization', () => {
     // nodes/proxy does not grant nodes/stats or nodes/metrics.
     expect((await call('/stats/summary', proxyOnly)).status).toBe(403);
     expect((await call(logs(), admin)).status).toBe(200);
-    expect((await call('/healthz')).body).toBe('ok');
+    expect((await call('/healthz', admin)).body).toBe('ok');
   });
 });
 
@@ -153,7 +138,7 @@ describe('hostile and broken clients', () => {
     const closed = new Promise((resolve) => socket.once('close', resolve));
     socket.write(randomBytes(4096));
     await closed;
-    expect((await call('/healthz')).status).toBe(200);
+    expect((await call('/healthz', admin)).status).toBe(200);
   });
 
   it('refuses huge headers and malformed requests with 4xx', async () => {
@@ -175,7 +160,7 @@ describe('hostile and broken clients', () => {
       socket.on('error', () => resolve(text));
     });
     expect(raw).toMatch(/^HTTP\/1\.1 400/);
-    expect((await call('/healthz')).status).toBe(200);
+    expect((await call('/healthz', admin)).status).toBe(200);
   });
 
   it('leaves no connection open once clients are gone', async () => {

@@ -25,6 +25,8 @@ export class TestSpdyClient {
   private nextStreamId = 1;
   private chain: Promise<void> = Promise.resolve();
   closed = false;
+  /** The server ended the connection (FIN). */
+  ended = false;
 
   constructor(socket: Duplex) {
     this.socket = socket;
@@ -41,6 +43,9 @@ export class TestSpdyClient {
     });
     socket.on('close', () => {
       this.closed = true;
+    });
+    socket.on('end', () => {
+      this.ended = true;
     });
     socket.on('error', () => {});
   }

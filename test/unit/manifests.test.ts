@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse, parseAllDocuments } from 'yaml';
 import { loadConfig } from '../../src/config.ts';
+import { NODE_FLAGS } from '../../src/kubelet/runtime-flags.ts';
 import { promqlErrors, shippedExpressions, spillwayFamilies } from '../support/monitoring.ts';
 
 const root = join(import.meta.dirname, '..', '..');
@@ -33,10 +34,8 @@ describe('the install manifests', () => {
   it('run what the Dockerfile builds', () => {
     const dockerfile = read('Dockerfile');
     const entrypoint = JSON.parse(/^ENTRYPOINT (.*)$/m.exec(dockerfile)?.[1] ?? '[]');
-    // node, its flags (the young generation's size: README "Benchmark"), then the compiled CLI.
-    expect(entrypoint[0]).toBe('node');
-    expect(entrypoint.at(-1)).toBe('dist/main.js');
-    expect(entrypoint.slice(1, -1).every((flag: string) => flag.startsWith('--'))).toBe(true);
+    // Node's flags for Spillway (src/kubelet/runtime-flags.ts), then the compiled CLI.
+    expect(entrypoint).toEqual(['node', ...NODE_FLAGS, 'dist/main.js']);
     const build = JSON.parse(read('tsconfig.build.json')).compilerOptions;
     expect(build).toMatchObject({ outDir: 'dist', rootDir: 'src' });
     expect(existsSync(join(root, 'src', 'main.ts'))).toBe(true);

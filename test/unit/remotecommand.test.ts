@@ -2,7 +2,7 @@
 // side (stdin, its EOF, resizes), what reaches the client (stdout, stderr, the final status) and how
 // either side going away ends the session. Plus the channel codecs and the kubelet's parameter rules.
 import type { AddressInfo } from 'node:net';
-import { PassThrough } from 'node:stream';
+import { PassThrough, Writable } from 'node:stream';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket, { WebSocketServer } from 'ws';
@@ -156,6 +156,79 @@ describe('bridge', () => {
     await done;
     expect(await peerClosed).toBe(1000);
     expect(streams.closedCount()).toBe(1);
+  });
+});
+
+describe('bridge under backpressure', () => {
+  /** A client that reads slowly: a small buffer, one chunk per timer tick. */
+  function slowSink() {
+    const chunks: Buffer[] = [];
+    let peak = 0;
+    const sink = new Writable({
+      highWaterMark: 64 * 1024,
+      write(chunk: Buffer, _encoding, callback) {
+        peak = Math.max(peak, sink.writableLength);
+        chunks.push(chunk);
+        setTimeout(callback, 1);
+      },
+    });
+    return { sink, data: () => Buffer.concat(chunks), peak: () => peak };
+  }
+
+  it('delivers every byte the remote sent before the status, holding the remote back meanwhile', async () => {
+    const { client, peer } = await connectPair();
+    const slow = slowSink();
+    const statusAfter: number[] = [];
+    const inbound: InboundStreams = {
+      stdout: slow.sink,
+      sendStatus: () => statusAfter.push(slow.data().length),
+      close: () => {},
+      onGone: () => {},
+    };
+    const done = bridge(inbound, client, logger, 256 * 1024);
+    const payload = Buffer.alloc(8 * 1024 * 1024);
+    for (let i = 0; i < payload.length; i += 4) payload.writeUInt32BE(i, i);
+    let pausedSeen = false;
+    const watch = setInterval(() => {
+      pausedSeen ||= client.isPaused;
+    }, 1);
+    for (let offset = 0; offset < payload.length; offset += 32 * 1024) {
+      peer.send(Buffer.concat([Buffer.from([1]), payload.subarray(offset, offset + 32 * 1024)]));
+    }
+    peer.send(Buffer.from([3, ...Buffer.from(JSON.stringify({ kind: 'Status', status: 'Success' }))]));
+    peer.close(1000);
+    await done;
+    clearInterval(watch);
+    expect(slow.data().equals(payload)).toBe(true);
+    // The status went out only after the whole output had.
+    expect(statusAfter).toEqual([payload.length]);
+    expect(pausedSeen).toBe(true);
+    // What waited for the client stayed near the sink's own buffer, not the 8 MiB sent.
+    expect(slow.peak()).toBeLessThanOrEqual(64 * 1024 + 32 * 1024);
+  });
+
+  it('holds stdin back while the remote socket is full, and loses none of it', async () => {
+    const { client, peer, received } = await connectPair();
+    const stdin = new PassThrough();
+    const inbound: InboundStreams = { stdin, sendStatus: () => {}, close: () => {}, onGone: () => {} };
+    const done = bridge(inbound, client, logger, 128 * 1024);
+    // The remote reads nothing for a while.
+    (peer as unknown as { _socket: { pause(): void; resume(): void } })._socket.pause();
+    const chunk = Buffer.alloc(64 * 1024, 7);
+    let accepted = 0;
+    while (stdin.write(chunk)) accepted += chunk.length;
+    // stdin is backed up: the writer (the client) was told to wait long before 16 MiB.
+    expect(accepted).toBeLessThan(16 * 1024 * 1024);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(stdin.isPaused() || stdin.readableLength > 0).toBe(true);
+    const total = accepted + chunk.length;
+    stdin.end();
+    (peer as unknown as { _socket: { resume(): void } })._socket.resume();
+    await until(() => received.at(-1)?.equals(Buffer.from([255, 0])) === true);
+    const bytes = received.slice(0, -1).reduce((sum, message) => sum + message.length - 1, 0);
+    expect(bytes).toBe(total);
+    peer.close(1000);
+    await done;
   });
 });
 

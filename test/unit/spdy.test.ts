@@ -55,10 +55,14 @@ describe('SPDY/3 frames', () => {
     ]);
     const parser = new FrameParser();
     const frames = [...bytes].flatMap((byte) => parser.push(Buffer.from([byte])));
-    expect(frames).toEqual([
-      { kind: 'control', type: FrameType.PING, flags: 0, payload: pingPayload(7) },
-      { kind: 'data', streamId: 5, flags: FLAG_FIN, data: Buffer.from('hello') },
-    ]);
+    // A DATA frame's payload is handed on as it arrives: one byte at a time here, FIN on the last.
+    expect(frames[0]).toEqual({ kind: 'control', type: FrameType.PING, flags: 0, payload: pingPayload(7) });
+    const pieces = frames.slice(1);
+    expect(pieces.every((f) => f.kind === 'data' && f.streamId === 5)).toBe(true);
+    expect(Buffer.concat(pieces.map((f) => (f.kind === 'data' ? f.data : Buffer.alloc(0))))).toEqual(
+      Buffer.from('hello'),
+    );
+    expect(pieces.map((f) => f.flags)).toEqual([0, 0, 0, 0, FLAG_FIN]);
     expect(parser.pending).toBe(0);
   });
 
@@ -242,5 +246,59 @@ describe('early refusal', () => {
     client.raw(header);
     await until(() => session.isClosed);
     expect(failures[0]?.message).toMatch(/never opened/);
+  });
+});
+
+describe('flow control from the socket', () => {
+  it('stops reading while a consumer is behind, resumes when it reads, and delivers everything', async () => {
+    const [serverSide, clientSide] = duplexPair();
+    const session = new SpdySession(serverSide, Buffer.alloc(0), { receiveBufferBytes: 64 * 1024 });
+    const streams: SpdyStream[] = [];
+    session.on('stream', (stream) => streams.push(stream));
+    const client = new TestSpdyClient(clientSide);
+    const id = await client.open({ streamtype: 'stdin' });
+    await until(() => streams.length === 1);
+    const payload = Buffer.alloc(1024 * 1024);
+    for (let i = 0; i < payload.length; i += 4) payload.writeUInt32BE(i, i);
+    for (let offset = 0; offset < payload.length; offset += 16 * 1024) {
+      client.send(id, payload.subarray(offset, offset + 16 * 1024));
+    }
+    client.send(id, '', FLAG_FIN);
+    await until(() => session.isReceivePaused);
+    // Nobody reads: the session holds its budget (and one read past it), not the megabyte.
+    await sleep(20);
+    expect(session.bufferedReceived).toBeLessThanOrEqual(64 * 1024 + 16 * 1024 + 8);
+    const chunks: Buffer[] = [];
+    const stream = streams[0] as SpdyStream;
+    stream.on('data', (chunk: Buffer) => chunks.push(chunk));
+    await new Promise((resolve) => stream.once('end', resolve));
+    expect(Buffer.concat(chunks).equals(payload)).toBe(true);
+    expect(session.isReceivePaused).toBe(false);
+  });
+
+  it('holds a writer back while the socket is full, and writes everything before GOAWAY on close', async () => {
+    const { session, streams, client } = setup();
+    const id = await client.open({ streamtype: 'stdout' });
+    await until(() => streams.length === 1);
+    const stream = streams[0] as SpdyStream;
+    const payload = Buffer.alloc(2 * 1024 * 1024, 3);
+    let written = 0;
+    while (written < payload.length && stream.write(payload.subarray(written, written + 64 * 1024))) {
+      written += 64 * 1024;
+    }
+    // The stream's buffer filled (write() said wait) before the 2 MiB were taken.
+    expect(written).toBeLessThan(payload.length);
+    for (written += 64 * 1024; written < payload.length; written += 64 * 1024) {
+      stream.write(payload.subarray(written, written + 64 * 1024));
+    }
+    session.close();
+    await until(() => client.controlFrames(FrameType.GOAWAY).length === 1, 10_000);
+    const { data, fin } = client.received(id);
+    expect(data.length).toBe(payload.length);
+    expect(fin).toBe(true);
+    // GOAWAY is the last frame: after every DATA frame of the stream.
+    expect(client.frames.at(-1)?.kind === 'control' && client.frames.at(-1)).toMatchObject({
+      type: FrameType.GOAWAY,
+    });
   });
 });

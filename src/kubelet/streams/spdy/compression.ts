@@ -66,7 +66,10 @@ export class HeaderDecompressor {
 }
 
 export class HeaderCompressor {
-  private readonly deflate = createDeflate({ dictionary: SPDY3_DICTIONARY });
+  // What the server sends is an empty header block per stream: a tiny window and hash table are
+  // plenty, and keep an open session's compressor at a few KiB instead of zlib's default 256 KiB.
+  // (The peer's decompressor, with its 32 KiB window and the whole dictionary, reads it all the same.)
+  private readonly deflate = createDeflate({ dictionary: SPDY3_DICTIONARY, windowBits: 9, memLevel: 1 });
 
   compress(block: Buffer): Promise<Buffer> {
     return process(this.deflate, block, Number.POSITIVE_INFINITY);

@@ -58,57 +58,98 @@ export interface FrameParserOptions {
   readonly acceptData?: (streamId: number, length: number) => boolean;
 }
 
-/** Turns chunks of bytes into whole frames, however the bytes were split. */
+/** The control frames' default size limit: Kubernetes' header blocks are a few hundred bytes. */
+export const DEFAULT_MAX_CONTROL_FRAME_LENGTH = 256 * 1024;
+
+/**
+ * Turns chunks of bytes into frames, however the bytes were split. A DATA frame's payload is handed
+ * on as it arrives, in pieces (FIN on the last one), never held until the whole frame is in: a frame
+ * may announce 16 MiB, and what the parser holds stays bounded by one control frame.
+ */
 export class FrameParser {
   private buffered: Buffer = Buffer.alloc(0);
+  /** The DATA frame whose payload is being received, and how much of it is still to come. */
+  private data: { streamId: number; flags: number; remaining: number } | undefined;
   private readonly maxControlFrameLength: number;
   private readonly acceptData: FrameParserOptions['acceptData'];
+  private lastSynStream = 0;
 
   constructor(options: FrameParserOptions = {}) {
-    this.maxControlFrameLength = options.maxControlFrameLength ?? 1024 * 1024;
+    this.maxControlFrameLength = options.maxControlFrameLength ?? DEFAULT_MAX_CONTROL_FRAME_LENGTH;
     this.acceptData = options.acceptData;
   }
 
-  /** Bytes received but not yet part of a whole frame. */
+  /**
+   * The highest stream id a SYN_STREAM parsed so far opened: known as soon as its bytes are in, while
+   * the session is still decompressing its headers, so data right behind it is not taken for garbage.
+   */
+  get lastSynStreamId(): number {
+    return this.lastSynStream;
+  }
+
+  /** Bytes received but not yet handed on (at most a frame header or one control frame). */
   get pending(): number {
     return this.buffered.length;
   }
 
   push(chunk: Buffer): Frame[] {
-    this.buffered = this.buffered.length === 0 ? chunk : Buffer.concat([this.buffered, chunk]);
     const frames: Frame[] = [];
-    while (this.buffered.length >= HEADER_LENGTH) {
-      const first = this.buffered.readUInt32BE(0);
-      const flags = this.buffered[4] as number;
-      const length = this.buffered.readUIntBE(5, 3);
-      const isControl = (first & 0x80000000) !== 0;
-      if (isControl) {
-        const version = (first >>> 16) & 0x7fff;
-        if (version !== SPDY_VERSION) throw new ProtocolError(`unsupported SPDY version ${version}`);
-        if (length > this.maxControlFrameLength) {
-          throw new ProtocolError(`control frame of ${length} bytes exceeds ${this.maxControlFrameLength}`);
+    let input = this.buffered.length === 0 ? chunk : Buffer.concat([this.buffered, chunk]);
+    this.buffered = Buffer.alloc(0);
+    for (;;) {
+      if (this.data) {
+        const { streamId, flags, remaining } = this.data;
+        const take = Math.min(remaining, input.length);
+        if (take === 0 && remaining > 0) break;
+        const last = take === remaining;
+        frames.push({ kind: 'data', streamId, flags: last ? flags : 0, data: input.subarray(0, take) });
+        input = input.subarray(take);
+        if (!last) {
+          this.data.remaining -= take;
+          break;
         }
-      } else if (this.acceptData && !this.acceptData(first & STREAM_ID_MASK, length)) {
-        throw new ProtocolError(
-          `DATA frame of ${length} bytes for stream ${first & STREAM_ID_MASK}, which was never opened`,
-        );
+        this.data = undefined;
+        continue;
       }
-      if (this.buffered.length < HEADER_LENGTH + length) break;
-      const body = this.buffered.subarray(HEADER_LENGTH, HEADER_LENGTH + length);
-      this.buffered = this.buffered.subarray(HEADER_LENGTH + length);
-      if (isControl) {
-        frames.push({ kind: 'control', type: first & 0xffff, flags, payload: Buffer.from(body) });
-      } else {
-        frames.push({ kind: 'data', streamId: first & STREAM_ID_MASK, flags, data: Buffer.from(body) });
+      if (input.length < HEADER_LENGTH) break;
+      const first = input.readUInt32BE(0);
+      const flags = input[4] as number;
+      const length = input.readUIntBE(5, 3);
+      if ((first & 0x80000000) === 0) {
+        const streamId = first & STREAM_ID_MASK;
+        if (this.acceptData && !this.acceptData(streamId, length)) {
+          throw new ProtocolError(
+            `DATA frame of ${length} bytes for stream ${streamId}, which was never opened`,
+          );
+        }
+        this.data = { streamId, flags, remaining: length };
+        input = input.subarray(HEADER_LENGTH);
+        continue;
       }
+      const version = (first >>> 16) & 0x7fff;
+      if (version !== SPDY_VERSION) throw new ProtocolError(`unsupported SPDY version ${version}`);
+      if (length > this.maxControlFrameLength) {
+        throw new ProtocolError(`control frame of ${length} bytes exceeds ${this.maxControlFrameLength}`);
+      }
+      if (input.length < HEADER_LENGTH + length) break;
+      const payload = Buffer.from(input.subarray(HEADER_LENGTH, HEADER_LENGTH + length));
+      const type = first & 0xffff;
+      if (type === FrameType.SYN_STREAM && payload.length >= 4) {
+        this.lastSynStream = Math.max(this.lastSynStream, payload.readUInt32BE(0) & STREAM_ID_MASK);
+      }
+      frames.push({ kind: 'control', type, flags, payload });
+      input = input.subarray(HEADER_LENGTH + length);
     }
+    // What is kept is a partial header or control frame: copied, so the chunk it came in is not retained.
+    if (input.length > 0) this.buffered = Buffer.from(input);
     return frames;
   }
 }
 
 function header(first: number, flags: number, length: number): Buffer {
   if (length > MAX_FRAME_LENGTH) throw new RangeError(`frame payload of ${length} bytes is too large`);
-  const bytes = Buffer.alloc(HEADER_LENGTH);
+  // Small enough to come from Node's shared pool: no allocation of its own per frame.
+  const bytes = Buffer.allocUnsafe(HEADER_LENGTH);
   bytes.writeUInt32BE(first >>> 0, 0);
   bytes[4] = flags;
   bytes.writeUIntBE(length, 5, 3);
@@ -123,7 +164,12 @@ export function encodeControlFrame(type: number, flags: number, payload: Buffer)
 }
 
 export function encodeDataFrame(streamId: number, flags: number, data: Buffer): Buffer {
-  return Buffer.concat([header(streamId & STREAM_ID_MASK, flags, data.length), data]);
+  return Buffer.concat([dataFrameHeader(streamId, flags, data.length), data]);
+}
+
+/** The 8 bytes in front of a DATA frame's payload, for writing the payload without copying it. */
+export function dataFrameHeader(streamId: number, flags: number, length: number): Buffer {
+  return header(streamId & STREAM_ID_MASK, flags, length);
 }
 
 function uint32(...values: number[]): Buffer {
@@ -214,7 +260,8 @@ export function decodeHeaderBlock(block: Buffer, maxHeaders = 256): HeaderMap {
   const count = block.readUInt32BE(0);
   if (count > maxHeaders)
     throw new ProtocolError(`header block declares ${count} headers (at most ${maxHeaders})`);
-  const headers: HeaderMap = {};
+  // No prototype: a header named "constructor" or "__proto__" is just a header.
+  const headers: HeaderMap = Object.create(null);
   let offset = 4;
   const read = (): string => {
     if (offset + 4 > block.length) throw new ProtocolError('header block truncated');
