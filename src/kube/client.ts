@@ -253,7 +253,24 @@ export class ClusterClient {
   ): Promise<IncomingMessage> {
     const request = this.secure ? httpsRequest : plainHttp().request;
     return new Promise((resolve, reject) => {
-      const req = request(url, { method, headers, agent, signal }, resolve);
+      if (signal?.aborted) {
+        reject(abortError(signal));
+        return;
+      }
+      // Not https.request's own `signal`: an abort after the response has ended must not destroy the
+      // socket, which is back in the pool and may carry someone else's request by then.
+      let answer: IncomingMessage | undefined;
+      const onAbort = () => {
+        if (!answer?.complete) req.destroy(abortError(signal as AbortSignal));
+      };
+      const detach = () => signal?.removeEventListener('abort', onAbort);
+      const req = request(url, { method, headers, agent }, (response) => {
+        answer = response;
+        response.once('end', detach);
+        response.once('close', detach);
+        resolve(response);
+      });
+      signal?.addEventListener('abort', onAbort, { once: true });
       if (idleTimeoutMs > 0) {
         req.setTimeout(idleTimeoutMs, () => {
           req.destroy(
@@ -264,7 +281,10 @@ export class ClusterClient {
           );
         });
       }
-      req.on('error', reject);
+      req.on('error', (error) => {
+        detach();
+        reject(error);
+      });
       req.end(body);
     });
   }
@@ -332,6 +352,10 @@ export class ClusterClient {
       () => {},
     );
   }
+}
+
+function abortError(signal: AbortSignal): Error {
+  return Object.assign(new Error('request aborted', { cause: signal.reason }), { name: 'AbortError' });
 }
 
 function isSuccess(response: IncomingMessage): boolean {
