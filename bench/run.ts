@@ -3,7 +3,7 @@
 import { Command, Option } from 'commander';
 import { benchMirror } from './mirror.ts';
 import { benchScale, SCENARIOS, type Scenario } from './scale.ts';
-import { benchStreams } from './streams.ts';
+import { benchStreams, SECTIONS, type Section } from './streams.ts';
 import { benchTakeover } from './takeover.ts';
 
 const numbers = (value: string) => value.split(',').map(Number);
@@ -73,18 +73,40 @@ program
 program
   .command('streams')
   .description(
-    'logs throughput and exec round trips through the host (Spillway’s kubelet API), next to the remote directly',
+    'logs throughput, exec round trips, idle `logs -f` memory and slow-reader memory through the host (Spillway’s kubelet API), next to the remote directly',
   )
+  .option('--sections <list>', `what to measure, comma-separated: ${SECTIONS.join(', ')}`, SECTIONS.join(','))
   .option('--log-mib <n>', 'size of the CRI log file KWOK serves, in MiB', '64')
   .option('--reads <n>', 'whole-log reads per path', '3')
   .option('--execs <n>', 'sequential `echo hi` execs per path', '200')
-  .action(async (options: { logMib: string; reads: string; execs: string }) => {
-    await benchStreams({
-      logMib: Number(options.logMib),
-      reads: Number(options.reads),
-      execs: Number(options.execs),
-    });
-  });
+  .option('--idle <n>', 'idle `logs -f` sessions open at once, per path', '1000')
+  .option('--seq-lines <n>', 'the slow reader reads `seq 1 N` (38000000: 330,888,897 bytes)', '38000000')
+  .option('--stall-seconds <n>', 'how long the slow reader waits before reading', '20')
+  .action(
+    async (options: {
+      sections: string;
+      logMib: string;
+      reads: string;
+      execs: string;
+      idle: string;
+      seqLines: string;
+      stallSeconds: string;
+    }) => {
+      const sections = options.sections.split(',').map((s) => s.trim());
+      const unknown = sections.filter((s) => !(SECTIONS as readonly string[]).includes(s));
+      if (unknown.length > 0)
+        program.error(`--sections: unknown ${unknown.join(', ')} (known: ${SECTIONS.join(', ')})`);
+      await benchStreams({
+        sections: sections as Section[],
+        logMib: Number(options.logMib),
+        reads: Number(options.reads),
+        execs: Number(options.execs),
+        idle: Number(options.idle),
+        seqLines: Number(options.seqLines),
+        stallSeconds: Number(options.stallSeconds),
+      });
+    },
+  );
 
 program
   .command('takeover')

@@ -2,6 +2,7 @@
 // from discovered Secrets, each with its virtual node.
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { V1Secret } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { type Config, nodeNameOf, type RemoteConfig } from './config.ts';
@@ -21,8 +22,9 @@ import { KubeletServer } from './kubelet/server.ts';
 import { ServingCertificate } from './kubelet/tls.ts';
 import { reportRemotes } from './metrics/remotes.ts';
 import { MetricsServer } from './metrics/server.ts';
+import { HostObjects } from './pods/host-objects.ts';
 import { RemoteDiscovery, type RemoteSink } from './remotes/discovery.ts';
-import { RemoteRegistry } from './remotes/registry.ts';
+import { RemoteRegistry, type Retirement } from './remotes/registry.ts';
 import type { RemoteSpec } from './remotes/remote.ts';
 import { installBurstWebhook, type RemoteList, startBurstWebhook } from './webhook/burst.ts';
 import type { WebhookServer } from './webhook/server.ts';
@@ -88,12 +90,16 @@ export class Spillway {
     }
     const hostVersion = await this.hostVersion();
     const events = new EventRecorder({ client: this.host, component: 'spillway', logger: this.logger });
+    // One set of host ConfigMap and Secret watches for every remote.
+    const hostObjects = new HostObjects({ host: this.host, logger: this.logger });
+    hostObjects.start(signal);
     const registry = new RemoteRegistry({
       config,
       host: this.host,
       events,
       logger: this.logger,
       hostVersion,
+      hostObjects,
     });
     this.registryInstance = registry;
     this.unreport = reportRemotes({
@@ -116,7 +122,13 @@ export class Spillway {
     }
     const sink: RemoteSink = this.ownershipInstance ?? registry;
     for (const [index, remote] of config.remotes.entries()) {
-      await sink.upsert(await this.remoteSpec(remote, index));
+      if (remote.remove === 'force') {
+        void retireUntilDone(sink, remote.name, { force: { nodeName: nodeNameOf(remote) } }, signal);
+        continue;
+      }
+      const spec = await this.remoteSpec(remote, index);
+      await sink.upsert(spec);
+      if (remote.remove === 'drain') void retireUntilDone(sink, remote.name, { spec }, signal);
     }
     if (config.discovery.enabled) {
       this.discovery = new RemoteDiscovery({
@@ -132,6 +144,17 @@ export class Spillway {
         this.discoveryListed = true;
       });
     }
+    // Once every remote is known (the discovered ones too), nodes left by remotes removed without a
+    // drain are reported; with high availability by the leader, which knows the whole catalog.
+    const configured = new Set(config.remotes.map((r) => r.name));
+    void (this.discovery?.ready ?? Promise.resolve()).then(() =>
+      setTimeout(() => {
+        const ownership = this.ownershipInstance;
+        if (ownership && !ownership.isLeader) return;
+        const known = new Set([...configured, ...(ownership?.specs().map((spec) => spec.name) ?? [])]);
+        void registry.reportUnknownNodes(known);
+      }, 10_000).unref(),
+    );
     this.kubeletServer = new KubeletServer({
       bindAddress: kubelet.bindAddress ?? kubelet.address,
       port: kubelet.port,
@@ -293,5 +316,20 @@ export class Spillway {
     else await this.registryInstance?.stopAll({ deleteNodes: this.config.node.deleteOnShutdown });
     this.unreport?.();
     this.host.close();
+  }
+}
+
+/**
+ * A configuration entry marked for removal: asked until it is done here (with high availability, the
+ * remote's owner may be another replica, or not chosen yet) or Spillway stops.
+ */
+async function retireUntilDone(
+  sink: RemoteSink,
+  name: string,
+  how: Retirement,
+  signal: AbortSignal,
+): Promise<void> {
+  while (!signal.aborted && !(await sink.retire(name, how).catch(() => false))) {
+    await sleep(5_000, undefined, { signal }).catch(() => {});
   }
 }

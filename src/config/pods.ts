@@ -28,5 +28,28 @@ export const podsSection = z
     daemonSets: z.enum(['refuse', 'allow']).default('refuse'),
     /** controller.kubernetes.io/pod-deletion-cost on mirrored pods, so scale-down removes them first; null: leave it. */
     deletionCost: z.number().int().min(-2147483648).max(2147483647).nullable().default(-100),
+    /**
+     * A host pod whose delegate's fate is unknown (its remote cannot be reached) stays Terminating, as a
+     * partitioned kubelet's pods do, unless the virtual node is tainted node.kubernetes.io/out-of-service
+     * or its controller's kind is listed here (released once its grace period is over).
+     */
+    partition: z
+      .strictObject({
+        releaseKinds: z
+          .array(
+            z
+              .string()
+              .regex(/^[A-Z][A-Za-z0-9]*$/, 'must be a controller kind, such as ReplicaSet or Job')
+              .refine((kind) => kind !== 'StatefulSet', {
+                message:
+                  'StatefulSet pods are never released while their delegate may still run (at most one pod per identity)',
+              })
+              .refine((kind) => kind !== 'Pod', {
+                message: 'bare pods (no controller) are never released while their delegate may still run',
+              }),
+          )
+          .default([]),
+      })
+      .prefault({}),
   })
   .prefault({});

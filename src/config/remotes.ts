@@ -28,7 +28,16 @@ export const remote = z
     share,
     /** How much burst pods prefer this remote over other remotes (1-100; real nodes always come first). */
     burstWeight: z.number().int().min(1).max(100).optional(),
+    /**
+     * Take the remote out of service. drain: delete its delegates and reflected copies, fail its host
+     * pods (their controllers replace them), delete its node; retried while the remote cannot be
+     * reached. force: for a remote gone for good; nothing is asked of it (its delegates, if any still
+     * run, are left behind), its host pods are failed and its node deleted. Once done, the entry can go.
+     */
+    remove: z.enum(['drain', 'force']).optional(),
   })
-  .refine((r) => Boolean(r.kubeconfig) !== Boolean(r.secretRef), {
-    message: 'set exactly one of kubeconfig or secretRef',
-  });
+  .refine(
+    // A force removal asks nothing of the remote: its credentials may be gone with it.
+    (r) => Boolean(r.kubeconfig) !== Boolean(r.secretRef) || (r.remove === 'force' && !r.kubeconfig),
+    { message: 'set exactly one of kubeconfig or secretRef (none is needed with remove: force)' },
+  );

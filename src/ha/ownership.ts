@@ -11,7 +11,7 @@ import type { ClusterClient } from '../kube/client.ts';
 import { messageOf } from '../kube/errors.ts';
 import { leaseRenewed, leaseRenewFailed } from '../metrics/instruments.ts';
 import { counter } from '../metrics/registry.ts';
-import type { RemoteRegistry } from '../remotes/registry.ts';
+import type { RemoteRegistry, Retirement } from '../remotes/registry.ts';
 import type { RemoteSpec } from '../remotes/remote.ts';
 import { assignRemotes } from './assignment.ts';
 import { Fence } from './fence.ts';
@@ -137,18 +137,37 @@ export class RemoteOwnership {
     });
   }
 
-  /** A remote went away: its owner drains it (through the registry) and deletes its Lease. */
-  async remove(name: string, options: { deleteNode: boolean }): Promise<void> {
-    this.catalog.delete(name);
+  /**
+   * A remote leaves service: only its owner drains (or force-removes) it, through the registry, then
+   * gives up its Lease and deletes it. Elsewhere this answers false and the caller asks again, so the
+   * Secret's finalizer goes only once the owner is done (a drain cut short by a takeover resumes in the
+   * new owner). A remote that no replica can own (not in the catalog: a force without a usable spec)
+   * is force-removed by the leader.
+   */
+  async retire(name: string, how: Retirement): Promise<boolean> {
+    if (how.spec) this.catalog.set(name, how.spec);
+    let done = false;
     await this.withRemote(name, async () => {
+      if (!this.catalog.has(name)) {
+        if (how.force && this.isLeader) done = await this.options.registry.retire(name, how);
+        return;
+      }
       const owned = this.owned.get(name);
-      if (!owned) return;
-      await this.options.registry.remove(name, options);
+      if (!owned || owned.fence.lost) {
+        // Its Secret is gone (the owner finished, or it was deleted without our finalizer): nothing is
+        // left to own, and a Lease taken for it now would start it again.
+        if (!how.spec && !how.force) this.catalog.delete(name);
+        return;
+      }
+      done = await this.options.registry.retire(name, how, owned.fence);
+      if (!done) return;
+      this.catalog.delete(name);
       this.owned.delete(name);
       owned.fence.lose('remote removed');
       losses.labels('removed').inc();
       await this.book.delete(remoteLeaseName(name));
     });
+    return done;
   }
 
   start(signal: AbortSignal): void {

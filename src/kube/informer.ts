@@ -7,7 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import { relisted, watchStarted } from '../metrics/instruments.ts';
 import type { ClusterClient } from './client.ts';
-import { isGone, messageOf } from './errors.ts';
+import { isGone, isTooManyRequests, messageOf, retryAfterSecondsOf } from './errors.ts';
 
 export interface KubeObject {
   metadata?: { name?: string; namespace?: string; resourceVersion?: string; uid?: string };
@@ -34,6 +34,11 @@ export interface InformerOptions<T extends KubeObject, S extends KubeObject> {
    * `add` and nothing is kept (events to mirror, where keeping them would grow with every event).
    */
   readonly cache?: boolean;
+  /**
+   * Called after a relist that was not the first (after 410 Gone, or a watch that could not resume):
+   * the events in between were not seen one by one, so whoever relies on them may look at everything.
+   */
+  readonly onRelisted?: () => void;
 }
 
 interface ListResponse<T> {
@@ -66,6 +71,8 @@ export class Informer<T extends KubeObject, S extends KubeObject = T> {
   private synced = false;
   private markReady!: () => void;
   private started = false;
+  private backoff: AbortController | undefined;
+  private established = false;
   /** Times the watch connection was (re)established; exposed for health checks and tests. */
   watchesStarted = 0;
   relists = 0;
@@ -140,18 +147,37 @@ export class Informer<T extends KubeObject, S extends KubeObject = T> {
     this.emit('delete', previous, previous);
   }
 
+  /**
+   * Cuts a back-off short: the cluster answers again (its health probe says so), so the watch need not
+   * wait out a delay that grew during the outage.
+   */
+  wake(): void {
+    this.backoff?.abort();
+  }
+
   private async run(signal: AbortSignal): Promise<void> {
     let failures = 0;
+    let expiredInARow = 0;
     while (!signal.aborted) {
       const started = Date.now();
       let receivedEvents = false;
+      this.established = false;
       try {
         if (!this.resourceVersion) await this.relist(signal);
         receivedEvents = await this.watchOnce(signal);
         failures = 0;
+        expiredInARow = 0;
       } catch (error) {
         if (signal.aborted) return;
-        if (isGone(error)) this.resourceVersion = '';
+        if (isGone(error)) {
+          // 410: the history behind our resourceVersion was compacted away. Not a failure: relist now
+          // (a few times in a row; beyond that it is one, and backs off like any other).
+          this.resourceVersion = '';
+          if (++expiredInARow <= 3) {
+            this.options.logger.info({ informer: this.name }, 'watch expired (410); relisting');
+            continue;
+          }
+        }
         // A watch that served for a while and then broke (an idle stream timed out, a proxy closed it)
         // is a reconnect, not a failure: watch again at once from where it stopped.
         const longLived = Date.now() - started > 60_000 && this.resourceVersion !== '';
@@ -162,6 +188,15 @@ export class Informer<T extends KubeObject, S extends KubeObject = T> {
           );
           continue;
         }
+        if (isTooManyRequests(error)) {
+          // Throttled (API Priority and Fairness): the server says when to come back; that is no
+          // failure, and must not grow a back-off that outlasts the throttling.
+          const waitMs = Math.max(500, (retryAfterSecondsOf(error) ?? 1) * 1000) * (0.75 + Math.random() / 2);
+          await this.pause(waitMs, signal);
+          continue;
+        }
+        // A watch that was established and then broke (its API server restarting) starts the count again.
+        if (this.established) failures = 0;
         failures++;
         this.options.logger.info(
           { informer: this.name, cluster: this.options.client.name, failures, err: messageOf(error) },
@@ -172,9 +207,16 @@ export class Informer<T extends KubeObject, S extends KubeObject = T> {
       const quickEnd = Date.now() - started < 1000 && !receivedEvents;
       if (failures > 0 || quickEnd) {
         const backoffMs = Math.min(30_000, 500 * 2 ** Math.min(failures, 6)) * (0.5 + Math.random());
-        await sleep(backoffMs, undefined, { signal }).catch(() => {});
+        await this.pause(backoffMs, signal);
       }
     }
+  }
+
+  /** Sleeps, unless the signal aborts or wake() is called. */
+  private async pause(ms: number, signal: AbortSignal): Promise<void> {
+    this.backoff = new AbortController();
+    await sleep(ms, undefined, { signal: AbortSignal.any([signal, this.backoff.signal]) }).catch(() => {});
+    this.backoff = undefined;
   }
 
   private async relist(signal: AbortSignal): Promise<void> {
@@ -209,6 +251,8 @@ export class Informer<T extends KubeObject, S extends KubeObject = T> {
     if (!this.synced) {
       this.synced = true;
       this.markReady();
+    } else {
+      this.options.onRelisted?.();
     }
   }
 
@@ -232,6 +276,8 @@ export class Informer<T extends KubeObject, S extends KubeObject = T> {
         signal,
       });
       this.watchesStarted++;
+      // The server answered: whatever ends this watch, earlier failures are behind us.
+      this.established = true;
       watchStarted(this.options.client.name, this.name);
       for await (const line of lines(response)) {
         receivedEvents = true;

@@ -1,16 +1,68 @@
 // WebSocket connections to a remote API server's streaming subresources (exec, attach, port-forward),
 // authenticated with the remote's credentials. Failures to connect carry the server's status and message.
+//
+// Each session is a connection of its own (an upgraded connection cannot be shared), so the TLS
+// handshake is on every exec's critical path: the remote's last TLS session is resumed (a ticket kept
+// per remote, dropped when its credentials change), which skips the certificate exchange and checks.
 import type { RequestOptions } from 'node:https';
+import { type ConnectionOptions, connect, type TLSSocket } from 'node:tls';
 import WebSocket from 'ws';
 import type { ClusterClient } from '../kube/client.ts';
 import { KubeletError } from './http-errors.ts';
+import type { PhaseTimer } from './timing.ts';
+
+export interface RemoteWebSocketOptions {
+  readonly signal?: AbortSignal;
+  /** Marks `remote-tls` (handshake done) and `remote-connected` (upgraded). */
+  readonly timer?: PhaseTimer;
+}
+
+interface TlsSessionCache {
+  /** The credentials the session was made with: another kubeconfig, another identity. */
+  readonly kubeConfig: ClusterClient['kubeConfig'];
+  session?: Buffer;
+}
+
+const sessions = new WeakMap<ClusterClient, TlsSessionCache>();
+
+function sessionCacheOf(client: ClusterClient): TlsSessionCache {
+  let cache = sessions.get(client);
+  if (!cache || cache.kubeConfig !== client.kubeConfig) {
+    cache = { kubeConfig: client.kubeConfig };
+    sessions.set(client, cache);
+  }
+  return cache;
+}
+
+/** ws's own TLS connect (no IPC path, no SNI for an IP address), resuming the remote's last session. */
+function tlsConnector(cache: TlsSessionCache, timer: PhaseTimer | undefined) {
+  return (options: ConnectionOptions & { path?: string; host?: string }): TLSSocket => {
+    const host = options.host ?? '';
+    const socket = connect({
+      ...options,
+      path: undefined,
+      servername: options.servername ?? (/^[\d.]+$|:/.test(host) ? '' : host),
+      session: cache.session,
+    });
+    socket.on('session', (session: Buffer) => {
+      cache.session = session;
+    });
+    socket.once('secureConnect', () => timer?.mark('remote-tls'));
+    // A session the server no longer takes is not offered again.
+    socket.once('error', () => {
+      if (!socket.isSessionReused()) return;
+      cache.session = undefined;
+    });
+    return socket;
+  };
+}
 
 export async function openRemoteWebSocket(
   client: ClusterClient,
   path: string,
   query: URLSearchParams,
   protocols: readonly string[],
-  signal?: AbortSignal,
+  { signal, timer }: RemoteWebSocketOptions = {},
 ): Promise<WebSocket> {
   const url = new URL(`${client.server}${path}?${query.toString()}`);
   url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
@@ -24,6 +76,9 @@ export async function openRemoteWebSocket(
     rejectUnauthorized: options.rejectUnauthorized,
     // tls.connect options pass through ws to the TLS socket.
     ...(options.servername ? ({ servername: options.servername } as object) : {}),
+    ...(url.protocol === 'wss:'
+      ? ({ createConnection: tlsConnector(sessionCacheOf(client), timer) } as object)
+      : {}),
     handshakeTimeout: 30_000,
     perMessageDeflate: false,
     maxPayload: 64 * 1024 * 1024,
@@ -34,9 +89,11 @@ export async function openRemoteWebSocket(
   });
   return new Promise((resolve, reject) => {
     const abort = () => socket.terminate();
+    if (signal?.aborted) abort();
     signal?.addEventListener('abort', abort, { once: true });
     socket.once('open', () => {
       signal?.removeEventListener('abort', abort);
+      timer?.mark('remote-connected');
       resolve(socket);
     });
     socket.once('unexpected-response', (_request, response) => {
@@ -65,4 +122,35 @@ export async function openRemoteWebSocket(
       reject(new KubeletError(502, `remote cluster ${client.name}: ${error.message}`)),
     );
   });
+}
+
+type HeldEvent = ['message', Buffer, boolean] | ['close', number, Buffer] | ['error', Error];
+
+/**
+ * Holds an open WebSocket's events until its consumer is ready: the socket stops reading, and what was
+ * read already (at most one read's worth of messages) and a close or error are replayed in order to
+ * the listeners present when the returned function is called.
+ */
+export function holdEvents(ws: WebSocket): () => void {
+  const held: HeldEvent[] = [];
+  const onMessage = (data: Buffer, isBinary: boolean) => held.push(['message', data, isBinary]);
+  const onClose = (code: number, reason: Buffer) => held.push(['close', code, reason]);
+  const onError = (error: Error) => held.push(['error', error]);
+  ws.on('message', onMessage);
+  ws.on('close', onClose);
+  ws.on('error', onError);
+  ws.pause();
+  return () => {
+    ws.off('message', onMessage);
+    ws.off('close', onClose);
+    ws.off('error', onError);
+    // Reading resumes first (new data arrives on a later turn, after the replay), so that a consumer
+    // pausing the socket while it takes the held messages stays paused.
+    if (ws.readyState === WebSocket.OPEN) ws.resume();
+    for (const event of held) {
+      if (event[0] === 'error' && ws.listenerCount('error') === 0) continue;
+      const [name, ...args] = event;
+      ws.emit(name, ...args);
+    }
+  };
 }

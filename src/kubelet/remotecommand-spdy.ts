@@ -11,9 +11,10 @@ import {
   type CommandOptions,
   failureStatus,
   type InboundStreams,
-  openRemoteCommand,
+  type PendingRemote,
   ResizeQueue,
   type SessionContext,
+  startRemoteCommand,
   type TerminalSize,
 } from './remotecommand.ts';
 import { headerList, negotiate } from './streams/channel.ts';
@@ -168,7 +169,11 @@ export async function serveRemoteCommandSpdy(
   const upgraded = upgradeToSpdy(req, socket, head, SPDY_REMOTE_COMMAND_PROTOCOLS, logger, bufferBytes);
   timer?.mark('upgraded');
   if (!upgraded) return;
+  // The remote session opens while the client opens its streams (see startRemoteCommand): once the
+  // upgrade is accepted, so that a request refused at negotiation never starts a command.
+  const pending = startRemoteCommand(target, options, timer);
   const { session, protocol } = upgraded;
+  session.once('close', () => pending.abandon());
   const version = versionOf(protocol);
   const expected = new Set(['error']);
   if (options.stdin) expected.add('stdin');
@@ -182,6 +187,7 @@ export async function serveRemoteCommandSpdy(
     timer?.mark('streams-opened');
   } catch (error) {
     logger.info({ err: (error as Error).message }, 'exec session abandoned');
+    pending.abandon();
     session.close();
     return;
   }
@@ -203,12 +209,9 @@ export async function serveRemoteCommandSpdy(
     close: () => session.close(),
     onGone: (listener) => session.once('close', listener),
   };
-  const controller = new AbortController();
-  session.once('close', () => controller.abort());
-  let remote: Awaited<ReturnType<typeof openRemoteCommand>>;
+  let remote: Awaited<PendingRemote['ready']>;
   try {
-    remote = await openRemoteCommand(target, options, controller.signal);
-    timer?.mark('remote-connected');
+    remote = await pending.ready;
   } catch (error) {
     const status = error instanceof KubeletError ? error.status : 500;
     inbound.stdout?.end();
@@ -217,5 +220,5 @@ export async function serveRemoteCommandSpdy(
     inbound.close();
     return;
   }
-  await bridge(inbound, remote, logger, bufferBytes, timer);
+  await bridge(inbound, remote.remote, logger, bufferBytes, timer, remote.release);
 }

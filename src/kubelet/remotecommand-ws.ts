@@ -11,9 +11,10 @@ import {
   type CommandOptions,
   failureStatus,
   type InboundStreams,
-  openRemoteCommand,
+  type PendingRemote,
   ResizeQueue,
   type SessionContext,
+  startRemoteCommand,
   type TerminalSize,
 } from './remotecommand.ts';
 import {
@@ -74,6 +75,8 @@ export async function serveRemoteCommandWebSocket(
   const upgraded = await upgradeToWebSocket(req, socket, head, REMOTE_COMMAND_WS_PROTOCOLS, logger);
   if (!upgraded) return;
   timer?.mark('upgraded');
+  // The remote session opens while the client's side is set up (see startRemoteCommand).
+  const pending = startRemoteCommand(target, options, timer);
   const { ws, codec } = upgraded;
   const stdin = options.stdin ? new PassThrough({ highWaterMark: bufferBytes / 2 }) : undefined;
   const resize = options.tty ? new ResizeQueue() : undefined;
@@ -119,15 +122,13 @@ export async function serveRemoteCommandWebSocket(
     },
     onGone: (listener) => ws.once('close', listener),
   };
-  const controller = new AbortController();
   ws.once('close', () => {
-    controller.abort();
+    pending.abandon();
     stdin?.end();
   });
-  let remote: WebSocket;
+  let remote: Awaited<PendingRemote['ready']>;
   try {
-    remote = await openRemoteCommand(target, options, controller.signal);
-    timer?.mark('remote-connected');
+    remote = await pending.ready;
   } catch (error) {
     inbound.sendStatus(
       failureStatus((error as Error).message, error instanceof KubeletError ? error.status : 500),
@@ -135,5 +136,5 @@ export async function serveRemoteCommandWebSocket(
     inbound.close();
     return;
   }
-  await bridge(inbound, remote, logger, bufferBytes, timer);
+  await bridge(inbound, remote.remote, logger, bufferBytes, timer, remote.release);
 }

@@ -7,7 +7,7 @@ import type { Logger } from 'pino';
 import type WebSocket from 'ws';
 import type { KubeStatus } from '../kube/errors.ts';
 import { badRequest } from './http-errors.ts';
-import { openRemoteWebSocket } from './remote-ws.ts';
+import { holdEvents, openRemoteWebSocket, type RemoteWebSocketOptions } from './remote-ws.ts';
 import type { ResolvedPod } from './resolve.ts';
 import {
   CHANNEL_CLOSE,
@@ -135,14 +135,56 @@ export function normalizeExitStatus(status: KubeStatus): KubeStatus {
 export function openRemoteCommand(
   target: ResolvedPod,
   options: CommandOptions,
-  signal: AbortSignal,
+  remoteOptions: RemoteWebSocketOptions = {},
 ): Promise<WebSocket> {
   const query = new URLSearchParams({ container: options.container });
   for (const part of options.command) query.append('command', part);
   for (const name of ['stdin', 'stdout', 'stderr', 'tty'] as const)
     if (options[name]) query.set(name, 'true');
   const path = `/api/v1/namespaces/${target.delegateNamespace}/pods/${target.delegateName}/${options.kind}`;
-  return openRemoteWebSocket(target.remote.client, path, query, ['v5.channel.k8s.io'], signal);
+  return openRemoteWebSocket(target.remote.client, path, query, ['v5.channel.k8s.io'], remoteOptions);
+}
+
+/** Closes a remote session politely, and for good a few seconds later if it does not answer. */
+function closeRemote(remote: WebSocket): void {
+  if (remote.readyState === remote.OPEN || remote.readyState === remote.CONNECTING) remote.close(1000);
+  setTimeout(() => remote.terminate(), 5000).unref();
+}
+
+/** A remote session opening while the client's side is still being set up. */
+export interface PendingRemote {
+  /** The open WebSocket, its events held until {@link bridge} takes them; or why it did not open. */
+  readonly ready: Promise<{ remote: WebSocket; release: () => void }>;
+  /** The client went away first: the remote session is given up (connecting or open). */
+  abandon(): void;
+}
+
+/**
+ * Starts the remote session at once, so that connecting to the remote API server (TLS, upgrade, its
+ * own session to the node) overlaps with the client's upgrade and stream setup instead of following it.
+ * The remote command may thus start a few milliseconds before the client's streams exist: what it
+ * writes waits in the remote's socket (the WebSocket is paused), nothing is lost.
+ */
+export function startRemoteCommand(
+  target: ResolvedPod,
+  options: CommandOptions,
+  timer?: PhaseTimer,
+): PendingRemote {
+  const controller = new AbortController();
+  let opened: WebSocket | undefined;
+  const ready = openRemoteCommand(target, options, { signal: controller.signal, timer }).then((remote) => {
+    opened = remote;
+    // Listeners come before the first message can be emitted (ws defers events to setImmediate).
+    return { remote, release: holdEvents(remote) };
+  });
+  ready.catch(() => {});
+  return {
+    ready,
+    abandon: () => {
+      controller.abort();
+      if (opened) closeRemote(opened);
+    },
+  };
 }
 
 /** What one session may hold for the slower side; see streams/flow.ts. */
@@ -158,8 +200,10 @@ export interface SessionContext {
 /**
  * Carries one session between the client and the remote until either side ends. Output is written to
  * the client as fast as it reads it (the remote WebSocket is paused meanwhile); stdin goes to the
- * remote as fast as its socket takes it. When the remote finishes, everything it sent is delivered
- * before the status and the close. Never throws.
+ * remote as fast as its socket takes it. The remote's status (exit code) is the last thing it sends:
+ * once it is in, everything sent before it is delivered, then the status, and the session ends (the
+ * remote's close handshake finishes on its own). Never throws. `release` hands over the events
+ * {@link startRemoteCommand} held.
  */
 export function bridge(
   inbound: InboundStreams,
@@ -167,6 +211,7 @@ export function bridge(
   logger: Logger,
   bufferBytes = DEFAULT_BUFFER_BYTES,
   timer?: PhaseTimer,
+  release?: () => void,
 ): Promise<void> {
   const codec = channelCodec('v5.channel.k8s.io');
   const toClient = new Valve(remote, 'to_client');
@@ -202,15 +247,22 @@ export function bridge(
         return;
       }
       if (decoded.data.length === 0) return;
+      if (done && decoded.channel !== CHANNEL_ERROR) {
+        logger.debug({ channel: decoded.channel }, 'remote sent output after its status: not delivered');
+        return;
+      }
       if (decoded.channel === CHANNEL_STDOUT && inbound.stdout) toClient.write(inbound.stdout, decoded.data);
       else if (decoded.channel === CHANNEL_STDERR && inbound.stderr)
         toClient.write(inbound.stderr, decoded.data);
-      else if (decoded.channel === CHANNEL_ERROR) {
+      else if (decoded.channel === CHANNEL_ERROR && !done) {
         try {
           status = normalizeExitStatus(JSON.parse(decoded.data.toString()) as KubeStatus);
         } catch {
           status = failureStatus(decoded.data.toString());
         }
+        timer?.mark('remote-status');
+        closeRemote(remote);
+        void finish(false);
       }
     });
     remote.on('close', (code, reason) => {
@@ -245,9 +297,9 @@ export function bridge(
     });
     inbound.onGone(() => {
       // The client left: end the remote session too (for a terminal, the remote shell sees a hangup).
-      if (remote.readyState === remote.OPEN || remote.readyState === remote.CONNECTING) remote.close(1000);
-      setTimeout(() => remote.terminate(), 5000).unref();
+      closeRemote(remote);
       void finish(true);
     });
+    release?.();
   });
 }

@@ -93,9 +93,11 @@ export async function serveRun(
   };
   const controller = new AbortController();
   res.once('close', () => controller.abort());
-  const remote = await openRemoteCommand(context.target, options, controller.signal).catch((error) => {
-    throw error instanceof KubeletError ? error : new KubeletError(502, (error as Error).message);
-  });
+  const remote = await openRemoteCommand(context.target, options, { signal: controller.signal }).catch(
+    (error) => {
+      throw error instanceof KubeletError ? error : new KubeletError(502, (error as Error).message);
+    },
+  );
   const output = new RunOutput(res, context.bufferBytes);
   const inbound: InboundStreams = {
     stdout: output.writer(),

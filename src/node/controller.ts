@@ -336,6 +336,19 @@ export class NodeController {
     this.pending = { node, at: Date.now() };
   }
 
+  /** Marks the node unschedulable (its remote is being drained): the scheduler places nothing new there. */
+  async cordon(): Promise<void> {
+    const node = this.current();
+    if (!node || !isOwnedBy(node, this.options.hostClusterName) || node.spec?.unschedulable) return;
+    const patched = await this.options.host.patch<V1Node>(
+      `${nodesPath}/${this.options.nodeName}`,
+      // The UID makes it a precondition: never a namesake's node.
+      { metadata: { uid: node.metadata?.uid }, spec: { unschedulable: true } },
+      'merge',
+    );
+    this.remember(patched);
+  }
+
   /** Deletes the node if it is ours (UID precondition: never a namesake someone else created). */
   async deleteNode(): Promise<void> {
     // The cache may not hold the node (stopped before its first event): ask the API server then.

@@ -137,7 +137,12 @@ export class FragmentationGuard {
   check(requests: ResourceList): FitRefusal | undefined {
     // Before the remote's nodes and pods are listed (a restart), nothing is known: refuse nothing.
     if (!this.view.synced) return undefined;
-    const refusal = fitRefusal(requests, this.free(false));
+    const free = this.free(false);
+    // No schedulable remote node at all (all NotReady a moment, after the remote's API server came
+    // back, or cordoned) is an unavailable remote, not a fragmented one: the pod waits for the remote's
+    // scheduler rather than failing (the virtual node says NoSchedulableRemoteNodes meanwhile).
+    if (free.size === 0) return undefined;
+    const refusal = fitRefusal(requests, free);
     if (refusal) {
       if (refusal.requested > (this.refused.get(refusal.resource) ?? 0n))
         this.refused.set(refusal.resource, refusal.requested);

@@ -2,7 +2,7 @@
 // remote is reachable, still being connected to, or unreachable for longer than the grace period.
 import type { Logger } from 'pino';
 import type { ClusterClient } from '../kube/client.ts';
-import { messageOf } from '../kube/errors.ts';
+import { isTooManyRequests, messageOf } from '../kube/errors.ts';
 import type { RemoteReachability } from './conditions.ts';
 
 export interface RemoteHealthOptions {
@@ -12,6 +12,8 @@ export interface RemoteHealthOptions {
   readonly graceMs: number;
   /** Called whenever the reachability state or the remote's version changes. */
   readonly onChange: () => void;
+  /** Called when a probe succeeds after one or more failed (however short the outage was). */
+  readonly onRecovered?: () => void;
 }
 
 export class RemoteHealth {
@@ -53,21 +55,29 @@ export class RemoteHealth {
   async probe(signal?: AbortSignal): Promise<void> {
     const { client } = this.options;
     try {
-      const timeoutMs = Math.min(5000, this.options.intervalMs);
-      await client.get('/readyz', { lane: 'heartbeat', attempts: 1, timeoutMs, signal });
+      // Not shorter than a few seconds, whatever the interval: a busy API server is not a dead one.
+      const timeoutMs = Math.max(
+        Math.min(5000, this.options.graceMs / 2),
+        Math.min(5000, this.options.intervalMs),
+      );
+      // A 429 is an answer: the API server is up and throttling us (API Priority and Fairness), which
+      // must not turn the node NotReady and evict its pods.
+      const answered = (error: unknown) => {
+        if (!isTooManyRequests(error)) throw error;
+        return undefined;
+      };
+      await client.get('/readyz', { lane: 'heartbeat', attempts: 1, timeoutMs, signal }).catch(answered);
       const previousVersion = this.version;
       if (this.version === undefined || this.unreachableSince !== undefined) {
-        const info = await client.get<{ gitVersion?: string }>('/version', {
-          lane: 'heartbeat',
-          attempts: 1,
-          timeoutMs,
-          signal,
-        });
-        this.version = info.gitVersion;
+        const info = await client
+          .get<{ gitVersion?: string }>('/version', { lane: 'heartbeat', attempts: 1, timeoutMs, signal })
+          .catch(answered);
+        if (info) this.version = info.gitVersion;
       }
       this.lastSuccess = Date.now();
       if (this.unreachableSince !== undefined) {
         this.options.logger.info({ cluster: client.name }, 'remote cluster reachable again');
+        this.options.onRecovered?.();
       }
       this.unreachableSince = undefined;
       this.lastError = undefined;

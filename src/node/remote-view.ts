@@ -109,6 +109,12 @@ export class RemoteView {
     return this.nodes.hasSynced && this.pods.hasSynced;
   }
 
+  /** The remote answers again: reconnect now rather than after the back-off grown during the outage. */
+  wake(): void {
+    this.nodes.wake();
+    this.pods.wake();
+  }
+
   remoteNodes(): RemoteNode[] {
     return this.nodes.list();
   }

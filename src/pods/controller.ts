@@ -1,19 +1,21 @@
 // Pod mirroring for one virtual node: host pods bound to the node and their delegates in the remote
 // cluster feed one keyed work queue (the key is always the host pod's namespace/name, whichever side
-// changed), so one pod is never reconciled twice at once and both sides are seen together.
-import type { V1Pod } from '@kubernetes/client-node';
+// changed), so one pod is never reconciled twice at once and both sides are seen together. A
+// reconcile gathers facts from the caches, asks plan() what to do and has the executor do it.
+import type { V1Pod, V1PriorityClass } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import type { PodsConfig } from '../config.ts';
 import type { ClusterClient } from '../kube/client.ts';
-import { isNotFound } from '../kube/errors.ts';
 import type { EventRecorder } from '../kube/events.ts';
-import { Informer, keyOf } from '../kube/informer.ts';
+import { Informer, type KubeObject, keyOf } from '../kube/informer.ts';
 import type { ResourceList } from '../kube/quantity.ts';
+import type { RemoteReachability } from '../node/conditions.ts';
 import type { FitRefusal } from '../node/fragmentation.ts';
-import { LABEL_VIRTUAL_NODE, ownedSelector } from '../ownership.ts';
+import { LABEL_HOST_POD_UID, LABEL_VIRTUAL_NODE, ownedSelector } from '../ownership.ts';
+import type { ReconcileResult } from '../queue/workqueue.ts';
 import { WorkQueue } from '../queue/workqueue.ts';
 import { admissionRefusal } from './admission.ts';
-import { type PodContext, PodMemory } from './context.ts';
+import { PodExecutor } from './execute.ts';
 import {
   ANNOTATION_HOST_NAME,
   ANNOTATION_HOST_NAMESPACE,
@@ -22,18 +24,21 @@ import {
   delegateReferences,
   type ForgeContext,
 } from './forge.ts';
+import type { HostObjects } from './host-objects.ts';
+import { PodMemory } from './memory.ts';
 import { RemoteNamespaces } from './namespaces.ts';
-import { reconcilePod } from './reconcile.ts';
-import { referenceKey } from './references.ts';
+import { type PodFacts, type PodPolicy, plan } from './plan.ts';
 import { Reflector } from './reflect.ts';
 import { RemoteEventMirror } from './remote-events.ts';
+import { isTerminal } from './status.ts';
 import { trimDelegate, trimHostPod } from './trim.ts';
-import { PodWrites } from './writes.ts';
 
 export interface PodControllerOptions {
   readonly host: ClusterClient;
   readonly remote: ClusterClient;
   readonly events: EventRecorder;
+  /** The host's ConfigMaps and Secrets, shared by every remote of this host client. */
+  readonly hostObjects: HostObjects;
   readonly hostClusterName: string;
   readonly remoteName: string;
   readonly nodeName: string;
@@ -45,6 +50,10 @@ export interface PodControllerOptions {
   readonly fit: (requests: ResourceList) => FitRefusal | undefined;
   /** Resolves once the virtual node has published capacity capped for a refusal (bounded wait). */
   readonly capacityRefused: () => Promise<void>;
+  /** Whether the remote API server answers (from the health probe). */
+  readonly reachability: () => RemoteReachability['state'];
+  /** Whether the virtual node carries node.kubernetes.io/out-of-service. */
+  readonly nodeOutOfService: () => boolean;
   readonly logger: Logger;
 }
 
@@ -54,17 +63,26 @@ export interface DelegateRef {
   readonly uid: string | undefined;
 }
 
+/** Rounds of plan → execute in one reconcile when the remote's answers call for a new decision. */
+const MAX_ROUNDS = 3;
+
 export class PodController {
   readonly hostPods: Informer<V1Pod>;
   readonly delegates: Informer<V1Pod>;
   /** Selects this node's delegates in the remote cluster (and nothing another host or node owns). */
   readonly delegateSelector: string;
-  readonly writes: PodWrites;
   readonly queue: WorkQueue;
+  readonly executor: PodExecutor;
+  readonly reflector: Reflector;
+  readonly memory = new PodMemory();
+  /** Delegates forged so far (a no-op reconcile forges none). */
+  forges = 0;
   private readonly options: PodControllerOptions;
-  private readonly reflector: Reflector;
+  private readonly priorityClasses: Informer<V1PriorityClass, KubeObject>;
   private readonly eventMirror: RemoteEventMirror;
-  private readonly priorityClasses = new Map<string, { exists: boolean; at: number }>();
+  private readonly forgeContext: ForgeContext;
+  private readonly policy: { -readonly [K in keyof PodPolicy]: PodPolicy[K] };
+  private mode: 'run' | 'drain' = 'run';
   private resyncTimer: NodeJS.Timeout | undefined;
 
   constructor(options: PodControllerOptions) {
@@ -77,6 +95,8 @@ export class PodController {
       fieldSelector: `spec.nodeName=${nodeName}`,
       transform: trimHostPod,
       logger,
+      // The host API server came back (restarted, compacted): every pod now, not after its back-off.
+      onRelisted: () => this.requeueAll(),
     });
     this.delegateSelector = `${ownedSelector(hostClusterName)},${LABEL_VIRTUAL_NODE}=${nodeName}`;
     this.delegates = new Informer<V1Pod>({
@@ -86,16 +106,28 @@ export class PodController {
       labelSelector: this.delegateSelector,
       transform: trimDelegate,
       logger,
+      onRelisted: () => this.requeueAll(),
+    });
+    this.priorityClasses = new Informer<V1PriorityClass, KubeObject>({
+      name: `${remote.name}/priorityclasses/${nodeName}`,
+      client: remote,
+      path: '/apis/scheduling.k8s.io/v1/priorityclasses',
+      transform: (pc) => ({
+        metadata: { name: pc.metadata?.name, resourceVersion: pc.metadata?.resourceVersion },
+      }),
+      logger,
     });
     this.queue = new WorkQueue({
       name: `pods/${nodeName}`,
       workers: pods.workers,
       logger,
-      reconcile: (key) => reconcilePod(key, this.context, this.writes),
+      reconcile: (key) => this.reconcile(key),
     });
+    const namespaces = new RemoteNamespaces(remote);
     this.reflector = new Reflector({
-      host,
       remote,
+      hostObjects: options.hostObjects,
+      namespaces,
       hostClusterName,
       nodeName,
       namespacePrefix: pods.namespacePrefix,
@@ -103,53 +135,36 @@ export class PodController {
       onReferencesChanged: (keys) => {
         for (const key of keys) this.queue.add(key);
       },
+      usersKnown: () => this.hostPods.hasSynced && this.delegates.hasSynced,
     });
-    const memory = new PodMemory();
-    const forgeContext: ForgeContext = {
+    this.forgeContext = {
       hostClusterName,
       nodeName,
       namespacePrefix: pods.namespacePrefix,
       virtualOnlyLabelKeys: options.virtualOnlyLabelKeys,
       virtualTaintKeys: options.virtualTaintKeys,
-      priorityClassExists: (name) => this.priorityClasses.get(name)?.exists === true,
+      priorityClassExists: (name) => this.priorityClasses.get(name) !== undefined,
     };
-    this.context = {
-      hostPods: this.hostPods,
-      delegates: this.delegates,
-      remoteName: options.remoteName,
-      logger,
-      reflector: this.reflector,
-      memory,
+    this.policy = {
       unschedulable: pods.unschedulable,
       statusSettleMs: pods.statusSettleMilliseconds,
-      delegateKey: (hostKey) => {
-        const [namespace, name] = hostKey.split('/') as [string, string];
-        return `${delegateNamespace(namespace, pods.namespacePrefix)}/${name}`;
-      },
-      prepare: async (hostPod) => {
-        const priorityClass = hostPod.spec?.priorityClassName;
-        if (priorityClass) await this.lookUpPriorityClass(priorityClass);
-      },
-      forge: (hostPod) => delegatePod(hostPod, forgeContext),
-      statusContext: () => ({ hostIP: options.kubeletAddress, now: new Date().toISOString() }),
-      admit: (hostPod) =>
-        admissionRefusal(hostPod, {
-          remoteName: options.remoteName,
-          nodeName,
-          allowDaemonSets: pods.daemonSets === 'allow',
-          fit: options.fit,
-        }),
       deletionCost: pods.deletionCost,
-      capacityRefused: options.capacityRefused,
+      deletionCostAllowed: true,
+      releaseKinds: new Set(pods.partition.releaseKinds),
     };
-    this.writes = new PodWrites({
+    this.executor = new PodExecutor({
       host,
       remote,
       events: options.events,
-      namespaces: new RemoteNamespaces(remote),
+      copies: this.reflector,
+      namespaces,
+      memory: this.memory,
       hostClusterName,
       nodeName,
-      context: this.context,
+      flushCapacity: options.capacityRefused,
+      deletionCostForbidden: () => {
+        this.policy.deletionCostAllowed = false;
+      },
     });
     this.eventMirror = new RemoteEventMirror({
       remote,
@@ -158,20 +173,23 @@ export class PodController {
       events: options.events,
       logger,
     });
-    this.hostPods.on((_event, pod) => this.queue.add(keyOf(pod)));
-    this.delegates.on((_event, delegate) => {
-      const namespace = delegate.metadata?.annotations?.[ANNOTATION_HOST_NAMESPACE];
-      const name = delegate.metadata?.annotations?.[ANNOTATION_HOST_NAME];
+    this.hostPods.on((event, pod) => {
+      this.reflector.trackHostPod(event, pod);
+      this.queue.add(keyOf(pod));
+    });
+    this.delegates.on((event, delegate) => {
+      this.reflector.trackDelegate(event, delegate);
+      const hostKey = hostKeyOf(delegate);
       // A delegate changed (scheduled, started, finished): reflecting it is quick and someone is waiting for it.
-      if (namespace && name) this.queue.add(`${namespace}/${name}`, true);
+      if (hostKey) this.queue.add(hostKey, true);
     });
   }
 
-  readonly context: PodContext;
-
   start(signal: AbortSignal): void {
+    this.options.hostObjects.start(signal);
     this.hostPods.start(signal);
     this.delegates.start(signal);
+    this.priorityClasses.start(signal);
     this.reflector.start(signal);
     this.eventMirror.start(signal);
     this.queue.start(signal);
@@ -184,6 +202,100 @@ export class PodController {
     return this.hostPods.hasSynced && this.delegates.hasSynced;
   }
 
+  /** Every pod again: after an outage (statuses are written from what the remote shows now), or a mode change. */
+  requeueAll(): void {
+    for (const pod of this.hostPods.list()) this.queue.add(keyOf(pod));
+    for (const delegate of this.delegates.list()) {
+      const hostKey = hostKeyOf(delegate);
+      if (hostKey) this.queue.add(hostKey);
+    }
+  }
+
+  /**
+   * The remote is being removed from the configuration: every delegate and copy of this node is deleted
+   * (UID preconditions), and each host pod is failed once its delegate is gone. See {@link drained}.
+   */
+  drain(): void {
+    this.mode = 'drain';
+    this.reflector.drain();
+    this.requeueAll();
+  }
+
+  /** The remote answers again: informers reconnect now rather than after their back-off. */
+  wake(): void {
+    this.delegates.wake();
+    this.priorityClasses.wake();
+    this.reflector.wake();
+  }
+
+  /** After {@link drain}: no delegate, no copy left in the remote, every host pod finished. */
+  get drained(): boolean {
+    return (
+      this.mode === 'drain' &&
+      this.synced &&
+      this.delegates.size === 0 &&
+      this.reflector.drained &&
+      this.hostPods.list().every((pod) => isTerminal(pod.status?.phase))
+    );
+  }
+
+  private delegateKey(hostKey: string): string {
+    const [namespace = '', name = ''] = hostKey.split('/');
+    return `${delegateNamespace(namespace, this.options.pods.namespacePrefix)}/${name}`;
+  }
+
+  private async reconcile(key: string): Promise<ReconcileResult | undefined> {
+    const log = this.options.logger.child({ pod: key });
+    for (let round = 0; round < MAX_ROUNDS; round++) {
+      const hostPod = this.hostPods.get(key);
+      const delegate = this.delegates.get(this.delegateKey(key));
+      const uid = hostPod?.metadata?.uid;
+      if (uid && delegate?.metadata?.labels?.[LABEL_HOST_POD_UID] === uid) this.memory.delegateSeen(key, uid);
+      const actions = plan(hostPod, delegate, this.facts(key, hostPod));
+      const result = await this.executor.execute(hostPod, key, actions, log);
+      if (!result.replan)
+        return result.requeueAfter !== undefined ? { requeueAfter: result.requeueAfter } : undefined;
+    }
+    return { requeueAfter: 1000 };
+  }
+
+  private facts(key: string, hostPod: V1Pod | undefined): PodFacts {
+    const o = this.options;
+    const now = Date.now();
+    return {
+      now,
+      delegateKey: this.delegateKey(key),
+      remoteName: o.remoteName,
+      synced: {
+        hostPods: this.hostPods.hasSynced && o.hostObjects.synced,
+        delegates: this.delegates.hasSynced,
+      },
+      remote: o.reachability(),
+      nodeOutOfService: o.nodeOutOfService(),
+      mode: this.mode,
+      recall: this.memory.recall(key, hostPod?.metadata?.uid ?? '', hostPod?.metadata?.resourceVersion, now),
+      deleteRequestedAt: (uid) => this.memory.deleteRequestedAt(uid),
+      policy: this.policy,
+      hostIP: o.kubeletAddress,
+      desired: () => {
+        this.forges++;
+        return delegatePod(hostPod as V1Pod, this.forgeContext);
+      },
+      admission: () =>
+        admissionRefusal(hostPod as V1Pod, {
+          remoteName: o.remoteName,
+          nodeName: o.nodeName,
+          allowDaemonSets: o.pods.daemonSets === 'allow',
+          fit: o.fit,
+        }),
+      references: () =>
+        this.reflector.check(
+          hostPod?.metadata?.namespace ?? '',
+          this.reflector.referencesOf(key) ?? delegateReferences(hostPod?.spec),
+        ),
+    };
+  }
+
   /**
    * Every pod again, periodically, whatever the events said: a safety net for missed events, and the
    * continuous collection of orphans (delegates whose host pod is gone) and unused reflected objects.
@@ -192,21 +304,8 @@ export class PodController {
     await Promise.all([this.hostPods.ready, this.delegates.ready]);
     if (signal.aborted) return;
     const resync = () => {
-      for (const pod of this.hostPods.list()) this.queue.add(keyOf(pod));
-      for (const delegate of this.delegates.list()) {
-        const namespace = delegate.metadata?.annotations?.[ANNOTATION_HOST_NAMESPACE];
-        const name = delegate.metadata?.annotations?.[ANNOTATION_HOST_NAME];
-        if (namespace && name) this.queue.add(`${namespace}/${name}`);
-      }
-      if (this.reflector.synced) {
-        const referenced = new Set<string>();
-        for (const pod of this.hostPods.list()) {
-          for (const ref of delegateReferences(pod.spec)) {
-            referenced.add(referenceKey(ref.kind, pod.metadata?.namespace ?? '', ref.name));
-          }
-        }
-        this.reflector.collectUnused(referenced);
-      }
+      this.requeueAll();
+      if (this.reflector.synced) this.reflector.collectUnused();
       this.resyncTimer = setTimeout(resync, this.options.pods.resyncSeconds * 1000);
       this.resyncTimer.unref();
     };
@@ -216,23 +315,9 @@ export class PodController {
     this.resyncTimer.unref();
   }
 
-  /** Whether a PriorityClass exists in the remote, looked up once a minute at most per name. */
-  private async lookUpPriorityClass(name: string): Promise<void> {
-    const known = this.priorityClasses.get(name);
-    if (known && Date.now() - known.at < 60_000) return;
-    try {
-      await this.options.remote.get(`/apis/scheduling.k8s.io/v1/priorityclasses/${name}`, { attempts: 2 });
-      this.priorityClasses.set(name, { exists: true, at: Date.now() });
-    } catch (error) {
-      if (!isNotFound(error))
-        throw new Error(`looking up PriorityClass ${name} in the remote cluster`, { cause: error });
-      this.priorityClasses.set(name, { exists: false, at: Date.now() });
-    }
-  }
-
   /** Where a host pod runs: its delegate in the remote cluster, if it has one. */
   delegateOf(namespace: string, name: string): DelegateRef | undefined {
-    const delegate = this.delegates.get(this.context.delegateKey(`${namespace}/${name}`));
+    const delegate = this.delegates.get(this.delegateKey(`${namespace}/${name}`));
     if (!delegate) return undefined;
     return {
       namespace: delegate.metadata?.namespace ?? '',
@@ -240,4 +325,10 @@ export class PodController {
       uid: delegate.metadata?.uid,
     };
   }
+}
+
+function hostKeyOf(delegate: V1Pod): string | undefined {
+  const namespace = delegate.metadata?.annotations?.[ANNOTATION_HOST_NAMESPACE];
+  const name = delegate.metadata?.annotations?.[ANNOTATION_HOST_NAME];
+  return namespace && name ? `${namespace}/${name}` : undefined;
 }

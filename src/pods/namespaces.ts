@@ -1,13 +1,16 @@
 // Remote namespaces for delegates: created when missing, labelled as Spillway-managed, and ready for
 // pods (the remote's controller-manager has created the `default` ServiceAccount pods run as).
 // Spillway never deletes a namespace: other host clusters or the remote's own users may share it.
+// A namespace deleted under Spillway is noticed by the writes that fail in it: it is forgotten, and
+// made again (once the old one has finished terminating) by the next write that needs it.
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { V1Namespace } from '@kubernetes/client-node';
 import type { ClusterClient } from '../kube/client.ts';
-import { isAlreadyExists, isNotFound } from '../kube/errors.ts';
+import { isAlreadyExists, isForbidden, isNotFound, kubeStatusOf, messageOf } from '../kube/errors.ts';
 import { LABEL_MANAGED_BY, MANAGED_BY_VALUE } from '../ownership.ts';
+import type { NamespaceEnsurer } from './execute.ts';
 
-export class RemoteNamespaces {
+export class RemoteNamespaces implements NamespaceEnsurer {
   private readonly remote: ClusterClient;
   private readonly ready = new Set<string>();
   private readonly inFlight = new Map<string, Promise<void>>();
@@ -27,9 +30,16 @@ export class RemoteNamespaces {
     return pending;
   }
 
-  /** Forgets a namespace (it was deleted remotely), so the next pod creates it again. */
+  /** Forgets a namespace (it was deleted remotely), so the next write creates it again. */
   forget(namespace: string): void {
     this.ready.delete(namespace);
+  }
+
+  /** Whether a write failed because its namespace is gone or being deleted. */
+  isGone(error: unknown): boolean {
+    const details = kubeStatusOf(error)?.details as { kind?: string } | undefined;
+    if (isNotFound(error) && details?.kind === 'namespaces') return true;
+    return isForbidden(error) && /because it is being terminated/.test(messageOf(error));
   }
 
   private async create(namespace: string): Promise<void> {

@@ -1,279 +1,340 @@
-// Reflection of the ConfigMaps and Secrets mirrored pods use: a copy in the remote namespace (named by
-// references.reflectedName, labelled as this host cluster's and virtual node's), kept in sync when the
-// host object changes, and deleted once no delegate uses it. Host objects are watched cluster-wide but
-// cached only while some mirrored pod references them.
-import type { V1ConfigMap, V1Secret } from '@kubernetes/client-node';
+// Reflection of the ConfigMaps and Secrets that mirrored pods use, following both sides. Each host
+// object used by some pod of the virtual node has a copy in the remote namespace (named by
+// references.reflectedName, labelled as this host cluster's and virtual node's), written with
+// server-side apply (field manager `spillway`). The copy is reconciled, keyed by its host object,
+// whenever either side changes: a host edit is carried over, a copy edited or deleted in the remote is
+// restored within seconds, and a copy nobody uses any more is deleted.
+//
+// Who uses what comes from the pod caches themselves (host pods and delegates of this node), not from
+// what reconciles have seen, so a restart never loses it. A copy is deleted only if, at that moment,
+// no pod uses it; a delegate's creation waits for a deletion in flight and writes the copy again.
+import type { V1Pod } from '@kubernetes/client-node';
+import { LRUCache } from 'lru-cache';
 import type { Logger } from 'pino';
 import type { ClusterClient } from '../kube/client.ts';
-import { isAlreadyExists, isConflict, isNotFound } from '../kube/errors.ts';
-import { Informer, trimMetadata } from '../kube/informer.ts';
-import {
-  LABEL_HOST_CLUSTER,
-  LABEL_MANAGED_BY,
-  LABEL_VIRTUAL_NODE,
-  MANAGED_BY_VALUE,
-  ownedSelector,
-} from '../ownership.ts';
+import { isConflict, isNotFound } from '../kube/errors.ts';
+import { Informer, type InformerEvent, trimMetadata } from '../kube/informer.ts';
+import { isOwnedObject, LABEL_VIRTUAL_NODE, ownedSelector } from '../ownership.ts';
 import { WorkQueue } from '../queue/workqueue.ts';
-import { delegateNamespace } from './forge.ts';
-import { type Reference, type ReferenceKind, referenceKey, reflectedName } from './references.ts';
+import {
+  ANNOTATION_SOURCE,
+  type CopyScope,
+  copyName,
+  desiredCopy,
+  FIELD_MANAGER,
+  LABEL_REFLECTED,
+  type Reflectable,
+  sameContent,
+} from './copies.ts';
+import type { CopyWriter, NamespaceEnsurer } from './execute.ts';
+import { type HostObjects, PLURAL } from './host-objects.ts';
+import type { ReferenceCheck } from './plan.ts';
+import { type Reference, type ReferenceKind, referenceKey } from './references.ts';
+import { ReferenceUsage, splitReferenceKey } from './usage.ts';
 
-export const LABEL_REFLECTED = 'spillway.dev/reflected';
-export const ANNOTATION_SOURCE = 'spillway.dev/source';
-export const ANNOTATION_SOURCE_VERSION = 'spillway.dev/source-resource-version';
-
-type Reflectable = V1ConfigMap & V1Secret;
-
-const plural: Record<ReferenceKind, string> = { ConfigMap: 'configmaps', Secret: 'secrets' };
+/** A copy stays this long after its last user went (a rolling update: old pod gone, new pod coming). */
+const LINGER_MS = 5_000;
+/** A name taken by someone else's object is looked at again after this long. */
+const CONFLICT_MS = 60_000;
 
 export interface ReflectorOptions {
-  readonly host: ClusterClient;
   readonly remote: ClusterClient;
+  readonly hostObjects: HostObjects;
+  readonly namespaces: NamespaceEnsurer;
   readonly hostClusterName: string;
   readonly nodeName: string;
   readonly namespacePrefix: string;
   readonly logger: Logger;
-  /** Called with the pod keys that use a host object that just changed, appeared or went away. */
+  /** Called with the pod keys that use a host object that just appeared. */
   readonly onReferencesChanged: (podKeys: readonly string[]) => void;
+  /** Both pod caches have been listed once: who uses what is known. */
+  readonly usersKnown: () => boolean;
 }
 
-export interface ReflectionResult {
-  /** Mandatory references whose host object does not exist. */
-  readonly missing: Reference[];
-  /** Copies that exist in the remote but are not ours (never overwritten). */
-  readonly conflicts: string[];
+interface CopyState {
+  readonly missing?: boolean;
+  readonly conflict?: string;
 }
 
-export class Reflector {
+export class Reflector implements CopyWriter {
   private readonly options: ReflectorOptions;
-  /** Host object key (Kind/ns/name) → keys of the pods that use it. */
-  private readonly users = new Map<string, Set<string>>();
-  /** Pod key → the host object keys it uses. */
-  private readonly uses = new Map<string, Set<string>>();
-  private readonly hostInformers: Record<ReferenceKind, Informer<Reflectable>>;
   private readonly copies: Record<ReferenceKind, Informer<Reflectable>>;
-  private readonly cleanup: WorkQueue;
+  private readonly queue: WorkQueue;
+  private readonly usage: ReferenceUsage;
+  private readonly scope: CopyScope;
+  private readonly unusedSince = new Map<string, number>();
+  private readonly conflicts = new Map<string, { message: string; at: number }>();
+  /** Copies deleted by us, until their informer shows it (so a lagging cache never resurrects them). */
+  private readonly deleted = new LRUCache<string, true>({ max: 10_000, ttl: 10 * 60_000 });
+  /** One write or delete at a time per reference: creating a delegate waits for a deletion in flight. */
+  private readonly chains = new Map<string, Promise<unknown>>();
+  private mode: 'run' | 'drain' = 'run';
+  /** Copy writes and deletes so far (tests read them). */
+  readonly counts = { applies: 0, deletes: 0 };
 
   constructor(options: ReflectorOptions) {
     this.options = options;
-    const tracked = (kind: ReferenceKind) => (object: Reflectable) =>
-      this.users.has(referenceKey(kind, object.metadata?.namespace ?? '', object.metadata?.name ?? ''));
-    const hostInformer = (kind: ReferenceKind) => {
+    this.scope = options;
+    this.usage = new ReferenceUsage(
+      options,
+      {
+        firstUser: (key) => {
+          const [kind, namespace, name] = splitReferenceKey(key);
+          options.hostObjects.retain(kind, namespace, name);
+          this.unusedSince.delete(key);
+          this.queue.add(key);
+        },
+        lastUserGone: (key) => {
+          const [kind, namespace, name] = splitReferenceKey(key);
+          options.hostObjects.release(kind, namespace, name);
+        },
+        // Looked at after the linger: a rolling update's new pod may use it in a moment.
+        maybeUnused: (key) => this.queue.addAfter(key, LINGER_MS),
+      },
+      (copyKey) => {
+        const [kind, namespace, name] = splitReferenceKey(copyKey);
+        const source = this.copies[kind]?.get(`${namespace}/${name}`)?.metadata?.annotations?.[
+          ANNOTATION_SOURCE
+        ];
+        return source ? `${kind}/${source}` : undefined;
+      },
+    );
+    const copyInformer = (kind: ReferenceKind) => {
       const informer = new Informer<Reflectable>({
-        name: `host/${plural[kind]}-reflected`,
-        client: options.host,
-        path: `/api/v1/${plural[kind]}`,
-        filter: tracked(kind),
-        transform: trimMetadata,
-        logger: options.logger,
-      });
-      informer.on((_event, object) => {
-        const key = referenceKey(kind, object.metadata?.namespace ?? '', object.metadata?.name ?? '');
-        options.onReferencesChanged([...(this.users.get(key) ?? [])]);
-      });
-      return informer;
-    };
-    const copyInformer = (kind: ReferenceKind) =>
-      new Informer<Reflectable>({
-        name: `${options.remote.name}/${plural[kind]}-copies`,
+        name: `${options.remote.name}/${PLURAL[kind]}-copies/${options.nodeName}`,
         client: options.remote,
-        path: `/api/v1/${plural[kind]}`,
+        path: `/api/v1/${PLURAL[kind]}`,
         labelSelector: `${ownedSelector(options.hostClusterName)},${LABEL_VIRTUAL_NODE}=${options.nodeName},${LABEL_REFLECTED}`,
         transform: trimMetadata,
         logger: options.logger,
       });
-    this.hostInformers = { ConfigMap: hostInformer('ConfigMap'), Secret: hostInformer('Secret') };
+      // A copy changed or vanished in the remote (our write, or someone else's): look at it again.
+      informer.on((_event, copy) => {
+        const source = copy.metadata?.annotations?.[ANNOTATION_SOURCE];
+        if (source) this.queue.add(`${kind}/${source}`);
+      });
+      return informer;
+    };
     this.copies = { ConfigMap: copyInformer('ConfigMap'), Secret: copyInformer('Secret') };
-    this.cleanup = new WorkQueue({
-      name: `reflection-cleanup/${options.nodeName}`,
-      workers: 2,
+    this.queue = new WorkQueue({
+      name: `reflection/${options.nodeName}`,
+      workers: 4,
       logger: options.logger,
-      reconcile: (key) => this.deleteUnusedCopy(key),
+      reconcile: (key) => this.reconcile(key),
     });
   }
 
   start(signal: AbortSignal): void {
-    for (const informer of [...Object.values(this.hostInformers), ...Object.values(this.copies)])
-      informer.start(signal);
-    this.cleanup.start(signal);
+    for (const informer of Object.values(this.copies)) informer.start(signal);
+    this.queue.start(signal);
+    const unsubscribe = this.options.hostObjects.subscribe((kind, namespace, name, event) => {
+      const key = referenceKey(kind, namespace, name);
+      if (this.usage.users(key) === 0) return;
+      this.queue.add(key);
+      // Pods held for a missing object run as soon as it exists.
+      if (event === 'add') this.options.onReferencesChanged(this.usage.hostPodsUsing(key));
+    });
+    signal.addEventListener('abort', unsubscribe, { once: true });
   }
 
   get synced(): boolean {
     return Object.values(this.copies).every((i) => i.hasSynced);
   }
 
-  /**
-   * Makes the remote copies of what the pod references exist and match the host, and records that the
-   * pod uses them. Missing mandatory objects and foreign same-named objects are reported, not fatal.
-   */
-  async reflect(
-    podKey: string,
-    hostNamespace: string,
-    references: readonly Reference[],
-  ): Promise<ReflectionResult> {
-    const keys = new Set(references.map((r) => referenceKey(r.kind, hostNamespace, r.name)));
-    this.track(podKey, keys);
+  /** Every copy of this node is gone (after {@link drain}). */
+  get drained(): boolean {
+    return this.synced && Object.values(this.copies).every((i) => i.size === 0);
+  }
+
+  wake(): void {
+    for (const informer of Object.values(this.copies)) informer.wake();
+  }
+
+  /** The remote is being removed: every copy goes, whoever uses it. */
+  drain(): void {
+    this.mode = 'drain';
+    for (const key of this.copiedKeys()) this.queue.add(key);
+  }
+
+  /** A host pod of the virtual node appeared, changed or went away (from the host pod informer). */
+  trackHostPod(event: InformerEvent, pod: V1Pod): void {
+    this.usage.trackHostPod(event, pod);
+  }
+
+  /** A delegate of the virtual node appeared, changed or went away (from the delegate informer). */
+  trackDelegate(event: InformerEvent, delegate: V1Pod): void {
+    this.usage.trackDelegate(event, delegate);
+  }
+
+  /** The references of a host pod, as tracked (undefined before its informer event). */
+  referencesOf(podKey: string): readonly Reference[] | undefined {
+    return this.usage.referencesOf(podKey);
+  }
+
+  /** What the caches say about a pod's references: no request is made. */
+  check(hostNamespace: string, references: readonly Reference[]): ReferenceCheck {
+    const now = Date.now();
+    const missing = references.filter(
+      (r) => !r.optional && !this.options.hostObjects.get(r.kind, hostNamespace, r.name),
+    );
+    const conflicts: string[] = [];
+    for (const r of references) {
+      const conflict = this.conflicts.get(referenceKey(r.kind, hostNamespace, r.name));
+      if (conflict && now - conflict.at < CONFLICT_MS) conflicts.push(conflict.message);
+    }
+    return { missing, conflicts, references };
+  }
+
+  /** Makes the copies of these references exist and match their host objects, before a delegate needs them. */
+  async ensure(hostNamespace: string, references: readonly Reference[]) {
     const missing: Reference[] = [];
     const conflicts: string[] = [];
     for (const reference of references) {
-      const source = await this.hostObject(reference.kind, hostNamespace, reference.name);
-      if (!source) {
-        if (!reference.optional) missing.push(reference);
-        continue;
-      }
-      const conflict = await this.syncCopy(reference.kind, source);
-      if (conflict) conflicts.push(conflict);
+      const key = referenceKey(reference.kind, hostNamespace, reference.name);
+      const state = await this.serially(key, () => this.sync(key));
+      if (state.missing && !reference.optional) missing.push(reference);
+      if (state.conflict) conflicts.push(state.conflict);
     }
     return { missing, conflicts };
   }
 
-  /** The pod no longer needs its references; copies nobody uses any more are deleted shortly after. */
-  release(podKey: string): void {
-    this.track(podKey, new Set());
+  /** Queues every copy nobody uses (left behind by a crash, or by pods that went while we were down). */
+  collectUnused(): void {
+    for (const key of this.copiedKeys()) if (this.usage.users(key) === 0) this.queue.add(key);
   }
 
-  private track(podKey: string, keys: Set<string>): void {
-    const before = this.uses.get(podKey) ?? new Set<string>();
-    for (const key of before) {
-      if (keys.has(key)) continue;
-      const users = this.users.get(key);
-      users?.delete(podKey);
-      if (users?.size === 0) {
-        this.users.delete(key);
-        // A short delay keeps the copy through a rolling update (old pod gone, new pod coming).
-        this.cleanup.addAfter(key, 5_000);
+  describe(): string {
+    return `${this.usage.objects} reflected objects for ${this.usage.pods} pods`;
+  }
+
+  private copiedKeys(): string[] {
+    const keys: string[] = [];
+    for (const kind of ['ConfigMap', 'Secret'] as const) {
+      for (const copy of this.copies[kind].list()) {
+        const source = copy.metadata?.annotations?.[ANNOTATION_SOURCE];
+        if (source) keys.push(`${kind}/${source}`);
       }
     }
-    for (const key of keys) {
-      const users = this.users.get(key) ?? new Set<string>();
-      users.add(podKey);
-      this.users.set(key, users);
-    }
-    if (keys.size > 0) this.uses.set(podKey, keys);
-    else this.uses.delete(podKey);
+    return keys;
   }
 
-  private async hostObject(
-    kind: ReferenceKind,
-    namespace: string,
-    name: string,
-  ): Promise<Reflectable | undefined> {
-    const cached = this.hostInformers[kind].get(`${namespace}/${name}`);
-    if (cached) return cached;
-    try {
-      return await this.options.host.get<Reflectable>(
-        `/api/v1/namespaces/${namespace}/${plural[kind]}/${name}`,
-      );
-    } catch (error) {
-      if (isNotFound(error)) return undefined;
-      throw new Error(`reading ${kind} ${namespace}/${name} in the host cluster`, { cause: error });
-    }
+  private liveCopy(kind: ReferenceKind, namespace: string, name: string): Reflectable | undefined {
+    const copy = this.copies[kind].get(`${namespace}/${name}`);
+    return copy && !this.deleted.has(copy.metadata?.uid ?? '') ? copy : undefined;
   }
 
-  private copyOf(kind: ReferenceKind, source: Reflectable): Reflectable {
-    const { hostClusterName, nodeName, namespacePrefix } = this.options;
-    const copy: Reflectable = {
-      apiVersion: 'v1',
-      kind,
-      metadata: {
-        name: reflectedName(source.metadata?.name ?? '', { hostClusterName, nodeName }),
-        namespace: delegateNamespace(source.metadata?.namespace ?? '', namespacePrefix),
-        labels: {
-          [LABEL_MANAGED_BY]: MANAGED_BY_VALUE,
-          [LABEL_HOST_CLUSTER]: hostClusterName,
-          [LABEL_VIRTUAL_NODE]: nodeName,
-          [LABEL_REFLECTED]: kind,
-        },
-        annotations: {
-          [ANNOTATION_SOURCE]: `${source.metadata?.namespace}/${source.metadata?.name}`,
-          [ANNOTATION_SOURCE_VERSION]: source.metadata?.resourceVersion ?? '',
-        },
-      },
-    };
-    if (source.data) copy.data = source.data;
-    if (kind === 'ConfigMap' && source.binaryData) copy.binaryData = source.binaryData;
-    // A service-account token Secret would be claimed (and emptied) by the remote's token controller.
-    if (kind === 'Secret')
-      copy.type = source.type === 'kubernetes.io/service-account-token' ? 'Opaque' : source.type;
-    return copy;
-  }
-
-  /** Returns a conflict description when a same-named object exists remotely that is not ours. */
-  private async syncCopy(kind: ReferenceKind, source: Reflectable): Promise<string | undefined> {
-    const desired = this.copyOf(kind, source);
-    const namespace = desired.metadata?.namespace as string;
-    const name = desired.metadata?.name as string;
-    const existing = this.copies[kind].get(`${namespace}/${name}`);
-    const version = source.metadata?.resourceVersion;
-    if (existing?.metadata?.annotations?.[ANNOTATION_SOURCE_VERSION] === version) return undefined;
-    const path = `/api/v1/namespaces/${namespace}/${plural[kind]}`;
-    try {
-      if (existing) {
-        await this.options.remote.replace(`${path}/${name}`, {
-          ...desired,
-          metadata: { ...desired.metadata, resourceVersion: existing.metadata?.resourceVersion },
-        });
-      } else {
-        await this.options.remote.create(path, desired);
-      }
-      return undefined;
-    } catch (error) {
-      if (isAlreadyExists(error)) {
-        // Not in our cache: either ours and not seen yet, or someone else's. Look once.
-        const current = await this.options.remote.get<Reflectable>(`${path}/${name}`);
-        if (current.metadata?.labels?.[LABEL_HOST_CLUSTER] !== this.options.hostClusterName) {
-          return `${kind} ${namespace}/${name} exists in the remote cluster and is not Spillway's`;
-        }
-        await this.options.remote.replace(`${path}/${name}`, {
-          ...desired,
-          metadata: { ...desired.metadata, resourceVersion: current.metadata?.resourceVersion },
-        });
-        return undefined;
-      }
-      if (isConflict(error))
-        throw new Error(`${kind} ${namespace}/${name} changed while updating it; retrying`, { cause: error });
-      throw new Error(`reflecting ${kind} ${source.metadata?.namespace}/${source.metadata?.name}`, {
-        cause: error,
+  private serially<T>(key: string, work: () => Promise<T>): Promise<T> {
+    const previous = this.chains.get(key) ?? Promise.resolve();
+    const next = previous.catch(() => {}).then(work);
+    this.chains.set(key, next);
+    void next
+      .catch(() => {})
+      .finally(() => {
+        if (this.chains.get(key) === next) this.chains.delete(key);
       });
-    }
+    return next;
   }
 
-  /** Deletes the remote copy of a host object nobody uses any more (UID precondition). */
-  private async deleteUnusedCopy(key: string): Promise<undefined> {
-    if (this.users.has(key)) return undefined;
-    const [kind, namespace, name] = key.split('/') as [ReferenceKind, string, string];
-    const { hostClusterName, nodeName, namespacePrefix } = this.options;
-    const copyName = reflectedName(name, { hostClusterName, nodeName });
-    const copyNamespace = delegateNamespace(namespace, namespacePrefix);
-    const copy = this.copies[kind].get(`${copyNamespace}/${copyName}`);
-    if (!copy) return undefined;
-    try {
-      await this.options.remote.delete(`/api/v1/namespaces/${copyNamespace}/${plural[kind]}/${copyName}`, {
-        preconditions: { uid: copy.metadata?.uid },
+  private async reconcile(key: string): Promise<{ requeueAfter?: number } | undefined> {
+    if (!this.options.usersKnown() || !this.options.hostObjects.synced || !this.synced) {
+      return { requeueAfter: 500 };
+    }
+    const state = await this.serially(key, () => this.sync(key));
+    if (state.conflict) return { requeueAfter: CONFLICT_MS };
+    const since = this.unusedSince.get(key);
+    if (since !== undefined && this.mode === 'run')
+      return { requeueAfter: Math.max(100, since + LINGER_MS - Date.now()) };
+    return undefined;
+  }
+
+  /** The copy's own ladder: used and present on the host → written; unused or gone on the host → deleted. */
+  private async sync(key: string): Promise<CopyState> {
+    const [kind, hostNamespace, name] = splitReferenceKey(key);
+    const target = copyName(kind, hostNamespace, name, this.scope);
+    const copy = this.liveCopy(kind, target.namespace, target.name);
+    if (this.mode === 'drain' || this.usage.users(key) === 0) {
+      if (!copy) {
+        this.unusedSince.delete(key);
+        return {};
+      }
+      const since = this.unusedSince.get(key) ?? Date.now();
+      this.unusedSince.set(key, since);
+      if (this.mode === 'run' && Date.now() - since < LINGER_MS) return {};
+      // Nobody uses it at this moment (checked just above, with nothing awaited since): it goes.
+      await this.deleteCopy(kind, copy);
+      this.unusedSince.delete(key);
+      return {};
+    }
+    this.unusedSince.delete(key);
+    const source = await this.options.hostObjects.content(kind, hostNamespace, name);
+    if (!source) {
+      // The host object was deleted: its copy follows (running delegates keep what they read, as on a kubelet).
+      if (copy) await this.deleteCopy(kind, copy);
+      return { missing: true };
+    }
+    const desired = desiredCopy(kind, source, this.scope);
+    if (copy && sameContent(copy, desired)) return {};
+    const conflict = await this.write(kind, desired, copy);
+    if (conflict) {
+      this.conflicts.set(key, { message: conflict, at: Date.now() });
+      return { conflict };
+    }
+    this.conflicts.delete(key);
+    return {};
+  }
+
+  /**
+   * Server-side apply of the copy. An existing copy of ours is applied with its resourceVersion as a
+   * precondition (force: a remote edit of our fields is undone). A copy not in our cache is looked up
+   * once: a same-named object that is not ours is never touched (the conflict is returned).
+   */
+  private async write(kind: ReferenceKind, desired: Reflectable, existing: Reflectable | undefined) {
+    const { remote, namespaces, hostClusterName, nodeName } = this.options;
+    const namespace = desired.metadata?.namespace ?? '';
+    const name = desired.metadata?.name ?? '';
+    const path = `/api/v1/namespaces/${namespace}/${PLURAL[kind]}/${name}`;
+    let current = existing;
+    if (!current) {
+      await namespaces.ensure(namespace);
+      current = await remote.get<Reflectable>(path).catch((error: unknown) => {
+        if (isNotFound(error)) return undefined;
+        throw error;
       });
+      const labels = current?.metadata?.labels;
+      if (current && !(isOwnedObject(labels, hostClusterName) && labels?.[LABEL_VIRTUAL_NODE] === nodeName)) {
+        return `${kind} ${namespace}/${name} exists in the remote cluster and is not this Spillway's`;
+      }
+    }
+    const body = current
+      ? { ...desired, metadata: { ...desired.metadata, resourceVersion: current.metadata?.resourceVersion } }
+      : desired;
+    try {
+      await remote.patch(path, body, 'apply', { query: { fieldManager: FIELD_MANAGER, force: true } });
+      this.counts.applies++;
     } catch (error) {
-      if (!isNotFound(error) && !isConflict(error)) throw error;
+      if (namespaces.isGone(error)) namespaces.forget(namespace);
+      if (isConflict(error)) {
+        throw new Error(`${kind} ${namespace}/${name} changed while writing it; retrying`, { cause: error });
+      }
+      throw new Error(`reflecting ${kind} ${namespace}/${name}`, { cause: error });
     }
     return undefined;
   }
 
-  /**
-   * Deletes copies in the remote that no pod bound to the virtual node references (left behind by a
-   * restart or a crash). `referenced` comes from the host pods themselves, not from what this process
-   * has tracked so far, so a pod not yet reconciled since start never loses its objects.
-   */
-  collectUnused(referenced: ReadonlySet<string>): void {
-    for (const kind of ['ConfigMap', 'Secret'] as const) {
-      for (const copy of this.copies[kind].list()) {
-        const source = copy.metadata?.annotations?.[ANNOTATION_SOURCE];
-        if (!source) continue;
-        const key = `${kind}/${source}`;
-        if (!this.users.has(key) && !referenced.has(key)) this.cleanup.add(key);
+  /** Deletes a copy of ours, only the one we saw (UID precondition). */
+  private async deleteCopy(kind: ReferenceKind, copy: Reflectable): Promise<void> {
+    const namespace = copy.metadata?.namespace ?? '';
+    const name = copy.metadata?.name ?? '';
+    try {
+      await this.options.remote.delete(`/api/v1/namespaces/${namespace}/${PLURAL[kind]}/${name}`, {
+        preconditions: { uid: copy.metadata?.uid },
+      });
+      this.counts.deletes++;
+    } catch (error) {
+      if (!isNotFound(error) && !isConflict(error)) {
+        throw new Error(`deleting ${kind} ${namespace}/${name}`, { cause: error });
       }
     }
-  }
-
-  describe(): string {
-    return `${this.users.size} reflected objects for ${this.uses.size} pods`;
+    this.deleted.set(copy.metadata?.uid ?? '', true);
   }
 }

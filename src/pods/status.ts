@@ -83,13 +83,18 @@ export function hostStatusFromDelegate(
   // A terminal host pod stays as it is: no mirrored state can bring it back.
   if (isTerminal(host.phase)) return withVerdict(host, verdict, context.now);
 
-  const conditions: Condition[] = ((host.conditions ?? []) as Condition[]).filter(
-    (c) => !MIRRORED_CONDITIONS.has(c.type),
+  // A stable order (the host's own conditions, the mirrored ones, Spillway's last), so an unchanged
+  // status compares equal and costs no write.
+  const previous = (host.conditions ?? []) as Condition[];
+  const conditions: Condition[] = previous.filter(
+    (c) => !MIRRORED_CONDITIONS.has(c.type) && c.type !== CONDITION_DELEGATED,
   );
   for (const condition of (remote.conditions ?? []) as Condition[]) {
     if (MIRRORED_CONDITIONS.has(condition.type)) conditions.push({ ...condition });
   }
   applyReadinessGates(hostPod, conditions, context.now);
+  const delegated = previous.find((c) => c.type === CONDITION_DELEGATED);
+  conditions.push(...(delegated ? [delegated] : []));
   setCondition(conditions, { type: CONDITION_DELEGATED, ...verdict }, context.now);
 
   const status: V1PodStatus = {

@@ -1,11 +1,21 @@
 // Everything Spillway runs for one remote cluster: its client, its informers, the health probe, the
 // virtual node and its lease. Remotes are independent: one failing never affects another.
+//
+// Two ways a remote ends, never to be confused:
+// - stop(): a hand-over. Every loop stops; nothing is written, nothing deleted. Used when another
+//   replica takes the remote over, when its settings change (it starts again at once), and at shutdown.
+// - drain(): the remote is leaving the configuration. Its node is cordoned, its delegates and reflected
+//   copies are deleted in the remote (UID preconditions, only objects carrying our marks), each host pod
+//   is failed with reason RemoteClusterRemoved once its delegate is gone (its controller replaces it),
+//   then the node is deleted. A remote that cannot be reached is waited for; see also forceRemove().
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { V1Taint } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import type { Config } from '../config.ts';
 import { type Fence, fencedClient } from '../ha/fence.ts';
 import { ClusterClient, spillwayUserAgent } from '../kube/client.ts';
 import type { KubeConfig } from '../kube/credentials.ts';
+import { messageOf } from '../kube/errors.ts';
 import type { EventRecorder } from '../kube/events.ts';
 import { NodeController } from '../node/controller.ts';
 import { FragmentationGuard } from '../node/fragmentation.ts';
@@ -13,6 +23,8 @@ import { RemoteHealth } from '../node/health.ts';
 import { LeaseHeartbeat } from '../node/lease.ts';
 import { RemoteView } from '../node/remote-view.ts';
 import { PodController } from '../pods/controller.ts';
+import type { HostObjects } from '../pods/host-objects.ts';
+import { TAINT_OUT_OF_SERVICE } from '../pods/plan.ts';
 
 /** Labels only a virtual node has; a pod's selector on them is dropped from its delegate. */
 const VIRTUAL_NODE_LABEL_KEYS = ['type', 'kubernetes.io/role', 'kubernetes.io/hostname'];
@@ -39,6 +51,8 @@ export interface RemoteContext {
   readonly logger: Logger;
   /** The host API server's version, used as kubeletVersion until the remote's own is known. */
   readonly hostVersion: string;
+  /** The host's ConfigMaps and Secrets, watched once and shared by every remote. */
+  readonly hostObjects: HostObjects;
 }
 
 export class RemoteCluster {
@@ -84,6 +98,14 @@ export class RemoteCluster {
       intervalMs: config.node.probeIntervalSeconds * 1000,
       graceMs: config.node.remoteUnreachableGraceSeconds * 1000,
       onChange: enqueueNode,
+      // Back from an outage, however short: informers reconnect now rather than after their back-off,
+      // and every pod is looked at again (statuses from what the remote shows now, Terminating host
+      // pods finalised once their delegates are gone, orphans collected).
+      onRecovered: () => {
+        this.view.wake();
+        this.pods.wake();
+        this.pods.requeueAll();
+      },
     });
     const fragmentation = new FragmentationGuard(this.view, enqueueNode);
     this.node = new NodeController({
@@ -125,6 +147,10 @@ export class RemoteCluster {
       fit: (requests) => fragmentation.check(requests),
       capacityRefused: () =>
         Promise.race([this.node.flush(), new Promise<void>((resolve) => setTimeout(resolve, 5_000).unref())]),
+      hostObjects: context.hostObjects,
+      reachability: () => this.health.reachability().state,
+      nodeOutOfService: () =>
+        this.node.current()?.spec?.taints?.some((t) => t.key === TAINT_OUT_OF_SERVICE) === true,
       logger: this.logger,
     });
     this.lease = new LeaseHeartbeat({
@@ -179,11 +205,58 @@ export class RemoteCluster {
     );
   }
 
-  /** Stops all work for this remote; with deleteNode, also removes its virtual node from the host. */
-  async stop({ deleteNode }: { deleteNode: boolean }): Promise<void> {
+  private async cordon(): Promise<boolean> {
+    try {
+      await this.node.cordon();
+      return true;
+    } catch (error) {
+      this.logger.info({ err: messageOf(error) }, 'could not cordon the node yet');
+      return false;
+    }
+  }
+
+  /** Hand-over: stops every loop for this remote; writes nothing, deletes nothing. */
+  async stop(): Promise<void> {
+    if (this.controller.signal.aborted) return;
     this.controller.abort();
-    if (deleteNode) await this.node.deleteNode();
     this.client.close();
-    this.logger.info({ deletedNode: deleteNode }, 'stopped remote cluster');
+    this.logger.info('stopped remote cluster');
+  }
+
+  /**
+   * Removes the remote: see the top of this file. Resolves once its node is deleted, then stops it;
+   * an aborted signal (a shutdown) ends the wait, and the drain resumes at the next start.
+   */
+  async drain(signal: AbortSignal): Promise<void> {
+    this.logger.info('draining remote cluster: deleting its delegates and copies, then its node');
+    const until = AbortSignal.any([signal, this.controller.signal]);
+    // Cordoned first (for a moment at most), so replacements of the pods failed below go elsewhere.
+    let cordoned = await this.cordon();
+    for (let i = 0; i < 20 && !cordoned && !until.aborted; i++) {
+      await sleep(500, undefined, { signal: until }).catch(() => {});
+      cordoned = await this.cordon();
+    }
+    this.pods.drain();
+    let lastReport = Date.now();
+    while (!until.aborted && !this.pods.drained) {
+      if (!cordoned) cordoned = await this.cordon();
+      if (Date.now() - lastReport > 30_000) {
+        lastReport = Date.now();
+        const state = this.health.reachability().state;
+        this.logger.warn(
+          { reachability: state, delegates: this.pods.delegates.size },
+          state === 'reachable'
+            ? 'still draining remote cluster'
+            : 'remote cluster cannot be reached; its drain waits for it (a remote gone for good is removed with force)',
+        );
+      }
+      await sleep(500, undefined, { signal: until }).catch(() => {});
+    }
+    if (until.aborted) return;
+    // Every loop stops before the node goes: a node controller still running would register it again.
+    this.controller.abort();
+    await this.node.deleteNode();
+    this.client.close();
+    this.logger.info('drained remote cluster: its delegates, copies and node are gone');
   }
 }

@@ -128,29 +128,7 @@ export class LocalCluster {
     if (!metricsServerPort) throw new Error('no free port for metrics-server');
     this.state.ports = { ...this.state.ports, metricsServer: metricsServerPort };
     await writeFile(this.kubeconfigPath, await adminKubeconfig(pki, this.name, this.server), { mode: 0o600 });
-    const specs = componentSpecs({
-      clusterName: this.name,
-      dir: this.dir,
-      ports: this.state.ports,
-      pki,
-      binaries: this.binaries,
-      kubeconfig: this.kubeconfigPath,
-      verifyKubeletCertificates: this.state.shape.verifyKubeletCertificates ?? false,
-      podCidr: this.state.podCidr,
-    });
-    const launch = async (name: ComponentName) => {
-      const spec = specs.find((s) => s.name === name);
-      if (!spec) throw new Error(`no component ${name}`);
-      const { pid } = startProcess({
-        harness: this.binaries.k8s,
-        binary: spec.binary,
-        args: spec.args,
-        logFile: join(this.logDir, `${name}.log`),
-        mode,
-      });
-      this.state.pids[name] = pid;
-      await this.saveState();
-    };
+    const launch = (name: ComponentName) => this.launch(name, mode);
     try {
       await launch('etcd');
       await waitForEtcd(this.state.ports.etcdClient, this.failureProbe('etcd'));
@@ -176,6 +154,61 @@ export class LocalCluster {
       await this.stop();
       throw new Error(`starting cluster ${this.name} failed (logs in ${this.logDir})`, { cause });
     }
+  }
+
+  private async launch(name: ComponentName, mode: ProcessMode): Promise<void> {
+    const pki = await ensureClusterPki(join(this.dir, 'pki'), this.name);
+    const spec = componentSpecs({
+      clusterName: this.name,
+      dir: this.dir,
+      ports: this.state.ports,
+      pki,
+      binaries: this.binaries,
+      kubeconfig: this.kubeconfigPath,
+      verifyKubeletCertificates: this.state.shape.verifyKubeletCertificates ?? false,
+      podCidr: this.state.podCidr,
+    }).find((s) => s.name === name);
+    if (!spec) throw new Error(`no component ${name}`);
+    const { pid } = startProcess({
+      harness: this.binaries.k8s,
+      binary: spec.binary,
+      args: spec.args,
+      logFile: join(this.logDir, `${name}.log`),
+      mode,
+    });
+    this.state.pids[name] = pid;
+    await this.saveState();
+  }
+
+  /**
+   * Restarts one component of a running cluster, the others untouched (an API server restart drill,
+   * or a component that died), and waits until etcd or the API server serves again.
+   */
+  async restart(name: ComponentName, mode: ProcessMode = 'attached'): Promise<void> {
+    const pid = this.state.pids[name];
+    if (pid !== undefined) await stopProcess(pid);
+    await this.launch(name, mode);
+    if (name === 'etcd') await waitForEtcd(this.state.ports.etcdClient, this.failureProbe('etcd'));
+    if (name === 'kube-apiserver') await waitForApiserver(this.kubeconfigPath, this.failureProbe(name));
+  }
+
+  /**
+   * Compacts etcd's history up to its current revision (through etcd's own HTTP gateway), so that
+   * watches resuming from before it get 410 Gone. Returns the revision compacted to.
+   */
+  async compact(): Promise<number> {
+    const url = (path: string) => `http://127.0.0.1:${this.state.ports.etcdClient}${path}`;
+    const post = async (path: string, body: unknown) => {
+      const response = await fetch(url(path), { method: 'POST', body: JSON.stringify(body) });
+      if (!response.ok) throw new Error(`etcd ${path}: ${response.status} ${await response.text()}`);
+      return (await response.json()) as { header?: { revision?: string } };
+    };
+    // Any range answers with the store's current revision in its header.
+    const { header } = await post('/v3/kv/range', { key: Buffer.from('/').toString('base64') });
+    const revision = Number(header?.revision);
+    if (!Number.isFinite(revision)) throw new Error('etcd: no current revision');
+    await post('/v3/kv/compaction', { revision, physical: true });
+    return revision;
   }
 
   private async startRealNode(pki: Awaited<ReturnType<typeof ensureClusterPki>>, mode: ProcessMode) {

@@ -2,12 +2,14 @@
 // host API server (which relays them all under its one client identity; the old per-client limit of
 // 64 refused the 65th for everyone) leave exec and logs working for every user; a pod over its own
 // limit is refused with 429 and the reason while other pods work; a direct caller of the kubelet port
-// is limited as one user. Refusals are counted by limit.
+// is limited as one user. Refusals are counted by limit. Then 200 real `kubectl logs -f` processes
+// through the API server at once: every one follows, and exec and logs still work for everyone.
 //
-// The 200 sessions are `exec … sleep` sessions, not `logs -f`: KWOK follows a log with one inotify
-// instance per stream, and Linux allows 128 per user (fs.inotify.max_user_instances) for every
-// cluster on the machine together, so no KWOK can hold 200 followers. For the limits, a session is a
-// session: logs, exec, attach and port-forward count alike.
+// KWOK follows a log with one inotify instance per stream, and Linux allows 128 per user
+// (fs.inotify.max_user_instances) for every cluster on the machine together: the `logs -f` part
+// raises that limit while it runs and puts it back after (test/support/sysctl.ts).
+import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
+import { appendFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import type { Spillway } from '../../src/app.ts';
@@ -22,8 +24,9 @@ import {
   removeKubeletTestNamespace,
   runPods,
 } from '../support/kubelet-fixture.ts';
-import { criLine } from '../support/kwok.ts';
+import { criLine, type KwokFixture } from '../support/kwok.ts';
 import { startSpillway } from '../support/spillway.ts';
+import { raiseSysctl } from '../support/sysctl.ts';
 import { tokenKubeconfig } from '../support/token-kubeconfig.ts';
 import { waitFor } from '../support/wait.ts';
 
@@ -37,6 +40,7 @@ let port: number;
 let admin: Credentials;
 let user: Credentials;
 let userKubeconfig: string;
+let kwok: KwokFixture;
 
 /** What `kubectl exec` opens: a v5 WebSocket to the host API server, which relays it to Spillway. */
 function execThroughApiServer(pod: string, command: string[]): WebSocket {
@@ -90,7 +94,7 @@ const kubectlAs = (args: string[], as: 'admin' | 'user' = 'admin') =>
 
 beforeAll(async () => {
   admin = await kubeconfigCredentials(clusters.host.kubeconfig);
-  await createKubeletTestNamespace(test, { logs: criLine(new Date(), 'stdout', 'started') });
+  kwok = await createKubeletTestNamespace(test, { logs: criLine(new Date(), 'stdout', 'started') });
   // Another user: logs and exec on this namespace's pods (through the API server), and the node's
   // kubelet API (directly).
   await host.core.createNamespacedServiceAccount({ namespace, body: { metadata: { name: 'user' } } });
@@ -221,5 +225,77 @@ describe('many sessions through the API server', () => {
     await waitFor('sessions released', () => (spillway.kubelet?.openSessions === 0 ? true : undefined), {
       timeoutMs: 60_000,
     });
+  });
+});
+
+describe('many kubectl logs -f through the API server', () => {
+  const FOLLOWERS = 200;
+  const followers: { child: ChildProcessWithoutNullStreams; output: string }[] = [];
+  let restoreInotify: () => void = () => {};
+
+  beforeAll(() => {
+    // 200 followers and whatever else runs on the machine (the real node raises it to 1024 too).
+    restoreInotify = raiseSysctl('fs.inotify.max_user_instances', 1024);
+  });
+
+  afterAll(async () => {
+    for (const follower of followers) follower.child.kill('SIGKILL');
+    await waitFor('the followers gone', () =>
+      followers.every(({ child }) => child.exitCode !== null || child.signalCode !== null) ? true : undefined,
+    ).catch(() => {});
+    restoreInotify();
+  });
+
+  async function follow(): Promise<void> {
+    const child = spawn(
+      clusters.kubectlBinary,
+      [`--kubeconfig=${clusters.host.kubeconfig}`, '-n', namespace, 'logs', '-f', 'app'],
+      { stdio: ['pipe', 'pipe', 'pipe'] },
+    );
+    const follower = { child, output: '' };
+    followers.push(follower);
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (follower.output += chunk));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk));
+    await waitFor(
+      'a follower’s first line',
+      () => {
+        if (child.exitCode !== null) throw new Error(`kubectl logs -f exited ${child.exitCode}: ${stderr}`);
+        return follower.output.includes('started\n') ? true : undefined;
+      },
+      { timeoutMs: 120_000 },
+    );
+  }
+
+  it(`follows with ${FOLLOWERS} kubectl processes at once and still serves exec and logs to everyone`, async () => {
+    const refusedBefore = await refusals('client');
+    for (let i = 0; i < FOLLOWERS; i += 25) await Promise.all(Array.from({ length: 25 }, follow));
+    await waitFor('every follower admitted', () =>
+      (spillway.kubelet?.openSessions ?? 0) >= FOLLOWERS ? true : undefined,
+    );
+    expect(await refusals('client')).toBe(refusedBefore);
+
+    expect((await kubectlAs(['exec', 'app', '--', 'echo', 'admin'])).stdout).toBe('admin\n');
+    expect((await kubectlAs(['exec', 'other', '--', 'echo', 'user'], 'user')).stdout).toBe('user\n');
+    expect((await kubectlAs(['logs', 'app'], 'user')).stdout).toBe('started\n');
+    expect((await kubectlAs(['logs', 'other'])).stdout).toBe('started\n');
+
+    // Every follower is live: a line written now reaches all of them.
+    await appendFile(kwok.logFile, criLine(new Date(), 'stdout', 'written while 200 follow'));
+    await waitFor(
+      'the new line at every follower',
+      () => (followers.every((f) => f.output.endsWith('written while 200 follow\n')) ? true : undefined),
+      { timeoutMs: 120_000 },
+    );
+    expect(followers.every((f) => f.child.exitCode === null)).toBe(true);
+  }, 600_000);
+
+  it('frees the sessions once kubectl stops', async () => {
+    for (const follower of followers) follower.child.kill('SIGINT');
+    await waitFor('sessions released', () => (spillway.kubelet?.openSessions === 0 ? true : undefined), {
+      timeoutMs: 120_000,
+    });
+    // And logs still work afterwards.
+    expect((await kubectlAs(['logs', 'app'], 'user')).stdout).toBe('started\nwritten while 200 follow\n');
   });
 });

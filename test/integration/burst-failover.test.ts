@@ -1,6 +1,7 @@
 // Failover and return: burst pods in a remote cluster whose control plane stops are evicted after their
-// short not-ready toleration and replaced in another remote; when the failed remote returns, the
-// delegates left behind there are collected.
+// short not-ready toleration and replaced in another remote. The evicted pods stay Terminating while
+// their delegates' fate is unknown (as on a partitioned kubelet); when the failed remote returns, the
+// delegates left behind there are deleted and only then are the evicted host pods finalised.
 import type { V1Pod } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Spillway } from '../../src/app.ts';
@@ -56,7 +57,7 @@ afterAll(async () => {
 const where = (pods: V1Pod[]) => pods.map((p) => p.spec?.nodeName).sort();
 
 describe('a remote cluster outage', () => {
-  it('replaces its burst pods in another remote, and collects what was left there on return', async () => {
+  it('replaces its burst pods in another remote, keeps the evicted ones Terminating, and collects them on return', async () => {
     for (const node of [healthy.node, failing.node]) {
       await waitFor(`${node} Ready without lifecycle taints`, async () => {
         const current = await host.core.readNode({ name: node }).catch(() => undefined);
@@ -103,15 +104,19 @@ describe('a remote cluster outage', () => {
     // grace + the node lifecycle's taint + the toleration + scheduling and start, with slack
     expect(outageToRunningSeconds).toBeLessThan(graceSeconds + tolerationSeconds + 40);
     expect(replaced.map((p) => p.metadata?.name)).not.toEqual(before.map((p) => p.metadata?.name));
-    // The evicted pods do not stay Terminating on the host for the whole outage.
-    await waitFor(
-      'evicted host pods released',
-      async () => {
-        const names = new Set((await podsWithLabel(host, namespace, 'app=api')).map((p) => p.metadata?.name));
-        return before.every((p) => !names.has(p.metadata?.name)) ? true : undefined;
-      },
-      { timeoutMs: 60_000 },
-    );
+    // The evicted pods stay Terminating: their delegates may still run in the unreachable remote.
+    const evicted = await podsWithLabel(host, namespace, 'app=api');
+    const stillTerminating = evicted.filter((p) => before.some((b) => b.metadata?.uid === p.metadata?.uid));
+    expect(stillTerminating).toHaveLength(2);
+    expect(stillTerminating.every((p) => p.metadata?.deletionTimestamp)).toBe(true);
+    const unreachable = await waitFor('DelegateUnreachable event', async () => {
+      const events = await host.core.listNamespacedEvent({
+        namespace,
+        fieldSelector: `involvedObject.name=${before[0]?.metadata?.name},reason=DelegateUnreachable`,
+      });
+      return events.items[0];
+    });
+    expect(unreachable.message).toContain('node.kubernetes.io/out-of-service');
 
     await clusters.start('remote-b');
     await waitFor(
@@ -121,6 +126,14 @@ describe('a remote cluster outage', () => {
         return pods && pods.items.filter((p) => !p.metadata?.deletionTimestamp).length === 0
           ? true
           : undefined;
+      },
+      { timeoutMs: 60_000 },
+    );
+    await waitFor(
+      'evicted host pods finalised once their delegates are gone',
+      async () => {
+        const uids = new Set((await podsWithLabel(host, namespace, 'app=api')).map((p) => p.metadata?.uid));
+        return before.every((p) => !uids.has(p.metadata?.uid)) ? true : undefined;
       },
       { timeoutMs: 60_000 },
     );

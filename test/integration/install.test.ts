@@ -314,13 +314,9 @@ describe('install into a cluster', () => {
     expect(condition(await host.core.readNode({ name: nodeName }), 'Ready')?.status).toBe('True');
   });
 
-  it('leaves: drains, then removes what join created in the remote', async () => {
-    await host.core.deleteCollectionNamespacedPod({ namespace: workloads });
-    await waitFor(
-      'pods and delegates gone',
-      async () => ((await hostPods()).length + (await delegates()).length === 0 ? true : undefined),
-      { timeoutMs: 120_000 },
-    );
+  it('leaves with pods running: drains (delegates deleted, host pods failed), then removes what join created in the remote', async () => {
+    expect((await hostPods()).filter((p) => p.status?.phase === 'Running')).toHaveLength(4);
+    expect(await delegates()).toHaveLength(4);
     const left = await spillwayCommand([
       'leave',
       remoteName,
@@ -333,6 +329,13 @@ describe('install into a cluster', () => {
     expect(left.stdout).toMatch(/serviceaccount\/spillway-host .*deleted/);
     expect(left.stdout).toMatch(new RegExp(`namespace/${remoteNamespace}\\s+deleted`));
     expect(await host.core.readNode({ name: nodeName }).catch(() => 'gone')).toBe('gone');
+    // The drain ran before the credentials went: no delegate is left behind, and every host pod
+    // (bare pods: nothing replaces them) is Failed with the drain's reason.
+    expect(await delegates()).toEqual([]);
+    const drained = await hostPods();
+    expect(drained).toHaveLength(4);
+    for (const pod of drained)
+      expect(pod.status).toMatchObject({ phase: 'Failed', reason: 'RemoteClusterRemoved' });
     expect(
       await remoteRbac.readClusterRoleBinding({ name: 'spillway-remote-host' }).catch(() => 'gone'),
     ).toBe('gone');

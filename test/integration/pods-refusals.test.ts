@@ -5,7 +5,7 @@ import { clusters } from '../cluster/fixture.ts';
 import { kube, uniqueSuffix } from '../support/kube.ts';
 import { startSpillway } from '../support/spillway.ts';
 import { waitFor } from '../support/wait.ts';
-import { pinnedSpec, waitForRunning } from '../support/workloads.ts';
+import { pinnedSpec, waitForNodeReady, waitForRunning } from '../support/workloads.ts';
 
 const suffix = uniqueSuffix();
 const remoteName = `refuse-${suffix}`;
@@ -40,12 +40,7 @@ beforeAll(async () => {
     remotes: [{ name: remoteName, kubeconfig: clusters.remote.kubeconfig, nodeName }],
     extra: { pods: { unschedulable: { policy: 'fail', timeoutSeconds: 3 } } },
   });
-  await waitFor('virtual node Ready', async () => {
-    const node = await host.core.readNode({ name: nodeName }).catch(() => undefined);
-    return node?.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True')
-      ? true
-      : undefined;
-  });
+  await waitForNodeReady(host, nodeName);
 });
 
 afterAll(async () => {

@@ -8,7 +8,7 @@ import type { ClusterInfo } from '../cluster/provider.ts';
 import { type Kube, kube, uniqueSuffix } from '../support/kube.ts';
 import { startSpillway } from '../support/spillway.ts';
 import { waitFor } from '../support/wait.ts';
-import { delegatesCollected, pinnedSpec, waitForRunning } from '../support/workloads.ts';
+import { delegatesCollected, pinnedSpec, waitForNodeReady, waitForRunning } from '../support/workloads.ts';
 
 const suffix = uniqueSuffix();
 const namespace = `shared-${suffix}`;
@@ -24,12 +24,7 @@ let spillwayA: Spillway;
 let spillwayB: Spillway;
 
 async function ready(k: Kube, name: string) {
-  await waitFor(`${name} Ready`, async () => {
-    const node = await k.core.readNode({ name }).catch(() => undefined);
-    return node?.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True')
-      ? true
-      : undefined;
-  });
+  await waitForNodeReady(k, name);
 }
 
 beforeAll(async () => {

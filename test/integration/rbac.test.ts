@@ -1,20 +1,16 @@
 // Spillway runs with nothing but the permissions its manifests grant: ServiceAccount tokens in both
 // clusters, bound by manifests/base (host) and manifests/remote (remote), do the whole pod lifecycle.
-import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parse, parseAllDocuments, stringify } from 'yaml';
 import type { Spillway } from '../../src/app.ts';
 import { clusters } from '../cluster/fixture.ts';
 import { freePort } from '../cluster/ports.ts';
 import { kube, uniqueSuffix } from '../support/kube.ts';
 import { kubeconfigCredentials, kubeletGet } from '../support/kubelet-client.ts';
+import { applyManifests, serviceAccountKubeconfig } from '../support/manifests.ts';
 import { startSpillway } from '../support/spillway.ts';
 import { waitFor } from '../support/wait.ts';
 import { createDeployment, pinnedSpec, waitForRunning } from '../support/workloads.ts';
 
-const root = join(import.meta.dirname, '..', '..');
 const suffix = uniqueSuffix();
 const remoteName = `rbac-${suffix}`;
 const nodeName = `spillway-rbac-${suffix}`;
@@ -25,41 +21,11 @@ const logs: string[] = [];
 let spillway: Spillway;
 let kubeletPort: number;
 
-/** The manifests as kubectl kustomize renders them, minus the Deployment (no image runs here). */
-async function applyManifests(cluster: 'host' | 'remote', dir: string): Promise<void> {
-  const rendered = await clusters.kubectl(cluster, ['kustomize', join(root, 'manifests', dir)]);
-  const documents = parseAllDocuments(rendered.stdout)
-    .map((doc) => doc.toJSON())
-    .filter((object) => object && object.kind !== 'Deployment');
-  await clusters.kubectl(cluster, ['apply', '-f', '-'], {
-    input: documents.map((d) => stringify(d)).join('---\n'),
-  });
-}
-
-/** A kubeconfig with the cluster's CA and a fresh token of the spillway ServiceAccount. */
-async function serviceAccountKubeconfig(cluster: 'host' | 'remote'): Promise<string> {
-  const token = (
-    await clusters.kubectl(cluster, ['create', 'token', 'spillway', '-n', 'spillway-system', '--duration=2h'])
-  ).stdout.trim();
-  const admin = parse(await readFile(clusters.get(cluster).kubeconfig, 'utf8'));
-  const kubeconfig = {
-    apiVersion: 'v1',
-    kind: 'Config',
-    clusters: admin.clusters,
-    users: [{ name: 'spillway', user: { token } }],
-    contexts: [{ name: 'spillway', context: { cluster: admin.clusters[0].name, user: 'spillway' } }],
-    'current-context': 'spillway',
-  };
-  const file = join(await mkdtemp(join(tmpdir(), `spillway-sa-${cluster}-`)), 'kubeconfig');
-  await writeFile(file, stringify(kubeconfig), { mode: 0o600 });
-  return file;
-}
-
 beforeAll(async () => {
-  await applyManifests('host', 'base');
-  await applyManifests('remote', 'remote');
-  const hostKubeconfig = await serviceAccountKubeconfig('host');
-  const remoteKubeconfig = await serviceAccountKubeconfig('remote');
+  await applyManifests(clusters.kubectlBinary, clusters.host.kubeconfig, 'base');
+  await applyManifests(clusters.kubectlBinary, clusters.remote.kubeconfig, 'remote');
+  const hostKubeconfig = await serviceAccountKubeconfig(clusters.kubectlBinary, clusters.host.kubeconfig);
+  const remoteKubeconfig = await serviceAccountKubeconfig(clusters.kubectlBinary, clusters.remote.kubeconfig);
   await host.core.createNamespace({ body: { metadata: { name: namespace } } });
   kubeletPort = await freePort();
   spillway = await startSpillway(

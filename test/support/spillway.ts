@@ -18,6 +18,7 @@ export interface TestRemote {
   readonly taints?: unknown[];
   readonly share?: unknown;
   readonly burstWeight?: number;
+  readonly remove?: 'drain' | 'force';
 }
 
 export interface TestSpillwayOptions {

@@ -101,3 +101,17 @@ export async function delegatesCollected(remote: Kube, namespace: string): Promi
     (await remote.core.listNamespacedPod({ namespace })).items.length === 0 ? true : undefined,
   ).catch(() => {});
 }
+
+/** Waits until the node exists and reports Ready=True. */
+export async function waitForNodeReady(kube: Kube, name: string, timeoutMs = 60_000): Promise<void> {
+  await waitFor(
+    `node ${name} Ready`,
+    async () => {
+      const node = await kube.core.readNode({ name }).catch(() => undefined);
+      return node?.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True')
+        ? true
+        : undefined;
+    },
+    { timeoutMs },
+  );
+}

@@ -254,6 +254,14 @@ describe('the fragmentation cap', () => {
     expect(guard.check(parseResourceList({ cpu: '1' }))).toBeUndefined();
   });
 
+  it('refuses nothing while no remote node is schedulable (an unavailable remote is not a full one)', () => {
+    const guard = new FragmentationGuard(
+      { synced: true, remoteNodes: () => [], podUsage: () => [] },
+      () => {},
+    );
+    expect(guard.check(parseResourceList({ cpu: '1', pods: '1' }))).toBeUndefined();
+  });
+
   it('is switched on by a refusal and off when the remote frees a slot', () => {
     let pods = [pod('a', '1'), pod('b', '1', true)];
     let refusals = 0;

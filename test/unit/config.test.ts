@@ -96,6 +96,27 @@ describe('loadConfig', () => {
       'remotes[0].burstWeight',
     ],
     [
+      'StatefulSet in the partition release policy',
+      'pods:\n  partition: {releaseKinds: [ReplicaSet, StatefulSet]}\n',
+      'pods.partition.releaseKinds[1]: StatefulSet pods are never released',
+    ],
+    [
+      'bare pods in the partition release policy',
+      'pods:\n  partition: {releaseKinds: [Pod]}\n',
+      'pods.partition.releaseKinds[0]: bare pods (no controller) are never released',
+    ],
+    [
+      'a malformed controller kind',
+      'pods:\n  partition: {releaseKinds: [replicaset]}\n',
+      'pods.partition.releaseKinds[0]: must be a controller kind',
+    ],
+    ['an unknown removal', 'remotes:\n  - {name: a, kubeconfig: k, remove: gently}\n', 'remotes[0].remove'],
+    [
+      'a remote to drain without credentials',
+      'remotes:\n  - {name: a, remove: drain}\n',
+      'remotes[0]: set exactly one of kubeconfig or secretRef',
+    ],
+    [
       'an HA renew deadline not below the lease duration',
       'ha:\n  enabled: true\n  leaseDurationSeconds: 5\n  renewDeadlineSeconds: 5\n',
       'ha.renewDeadlineSeconds: renewDeadlineSeconds must be less than leaseDurationSeconds',
@@ -111,6 +132,20 @@ describe('loadConfig', () => {
   ])('rejects %s, naming the field', async (_what, yaml, message) => {
     const file = await configFile(yaml);
     expect(() => loadConfig(file, {}, {})).toThrow(message);
+  });
+
+  it('takes a partition release policy, and a forced removal without credentials', async () => {
+    const config = loadConfig(
+      await configFile(
+        'pods:\n  partition: {releaseKinds: [ReplicaSet, Job]}\nremotes:\n  - {name: gone, remove: force}\n',
+      ),
+      {},
+      {},
+    );
+    expect(config.pods.partition.releaseKinds).toEqual(['ReplicaSet', 'Job']);
+    expect(config.remotes[0]).toMatchObject({ name: 'gone', remove: 'force' });
+    const defaults = loadConfig(await configFile('{}\n'), {}, {});
+    expect(defaults.pods.partition.releaseKinds).toEqual([]);
   });
 
   it('serves metrics on loopback outside a pod, and takes ports and the HA identity from flags', async () => {

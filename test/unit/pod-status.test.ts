@@ -80,6 +80,13 @@ describe('hostStatusFromDelegate', () => {
     expect(status.conditions?.[0]?.lastTransitionTime).toBe('2026-01-01T00:00:00Z');
   });
 
+  it('gives the same status again for the same delegate (an unchanged pod costs no write)', () => {
+    const first = hostStatusFromDelegate(host(), running, verdict, context);
+    const later = { ...context, now: '2026-01-01T00:05:00Z' };
+    const again = hostStatusFromDelegate(host(first), running, verdict, later);
+    expect(statusesEqual(first, again)).toBe(true);
+  });
+
   it('keeps Ready False until the host pod’s own readiness gates pass', () => {
     const gated = host({}, { readinessGates: [{ conditionType: 'example.com/missing' }] });
     const status = hostStatusFromDelegate(gated, running, verdict, context);

@@ -7,6 +7,7 @@ import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket, { WebSocketServer } from 'ws';
 import type { KubeStatus } from '../../src/kube/errors.ts';
+import { holdEvents } from '../../src/kubelet/remote-ws.ts';
 import {
   bridge,
   commandOptions,
@@ -145,6 +146,41 @@ describe('bridge', () => {
     await done;
     expect(streams.statuses[0]?.status).toBe('Failure');
     expect(streams.statuses[0]?.message).toMatch(/remote stream closed \(1006/);
+  });
+
+  it('ends the session once the status is in, without waiting for the remote to close', async () => {
+    const { client, peer } = await connectPair();
+    const streams = inboundStreams();
+    const done = bridge(streams.inbound, client, logger);
+    const peerClosed = new Promise<number>((resolve) => peer.once('close', resolve));
+    peer.send(Buffer.from([1, ...Buffer.from('out')]));
+    peer.send(Buffer.from([3, ...Buffer.from(JSON.stringify({ kind: 'Status', status: 'Success' }))]));
+    // The peer never closes by itself: the bridge finishes on the status, and closes the remote.
+    await done;
+    expect(streams.stdoutText()).toBe('out');
+    expect(streams.statuses).toEqual([{ kind: 'Status', status: 'Success' }]);
+    expect(streams.closedCount()).toBe(1);
+    expect(await peerClosed).toBe(1000);
+  });
+
+  it('gets everything the remote sent before the bridge existed, in order, close included', async () => {
+    const { client, peer } = await connectPair();
+    const release = holdEvents(client);
+    const payload = Buffer.alloc(512 * 1024);
+    for (let i = 0; i < payload.length; i += 4) payload.writeUInt32BE(i, i);
+    for (let offset = 0; offset < payload.length; offset += 16 * 1024)
+      peer.send(Buffer.concat([Buffer.from([1]), payload.subarray(offset, offset + 16 * 1024)]));
+    peer.send(Buffer.from([2, ...Buffer.from('err')]));
+    peer.close(1000);
+    // The remote is done before the client's side is ready.
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const streams = inboundStreams();
+    const chunks: Buffer[] = [];
+    streams.inbound.stdout?.on('data', (chunk: Buffer) => chunks.push(chunk));
+    await bridge(streams.inbound, client, logger, 1024 * 1024, undefined, release);
+    expect(Buffer.concat(chunks).equals(payload)).toBe(true);
+    expect(streams.stderrText()).toBe('err');
+    expect(streams.statuses).toEqual([{ kind: 'Status', status: 'Success' }]);
   });
 
   it('closes the remote session when the client goes away', async () => {

@@ -1,6 +1,7 @@
 import { duplexPair } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
+import { EmptyHeaderBlocks, HeaderDecompressor } from '../../src/kubelet/streams/spdy/compression.ts';
 import { SPDY3_DICTIONARY } from '../../src/kubelet/streams/spdy/dictionary.ts';
 import {
   decodeHeaderBlock,
@@ -73,6 +74,23 @@ describe('SPDY/3 frames', () => {
     const huge = encodeControlFrame(FrameType.SETTINGS, 0, Buffer.alloc(16));
     huge.writeUIntBE(0x200000, 5, 3);
     expect(() => new FrameParser({ maxControlFrameLength: 1024 }).push(huge)).toThrow(/exceeds/);
+  });
+
+  it('writes empty reply header blocks that one zlib stream with the dictionary reads, every time', async () => {
+    const blocks = new EmptyHeaderBlocks();
+    const first = blocks.next();
+    // zlib header: deflate, a preset dictionary (FDICT), its id the dictionary's Adler-32.
+    const [cmf = 0, flg = 0] = first;
+    expect(cmf).toBe(0x78);
+    expect(flg & 0x20).toBe(0x20);
+    expect((cmf * 256 + flg) % 31).toBe(0);
+    const later = Array.from({ length: 200 }, () => blocks.next());
+    expect(later.every((block) => block.equals(first.subarray(6)))).toBe(true);
+    const reader = new HeaderDecompressor();
+    for (const block of [first, ...later]) {
+      expect(decodeHeaderBlock(await reader.decompress(block))).toEqual({});
+    }
+    reader.close();
   });
 
   it('round-trips header blocks and rejects malformed ones', () => {

@@ -74,11 +74,11 @@ export interface MachineRecord {
 
 export type Support = { readonly ok: true } | { readonly ok: false; readonly reason: string };
 
-function readSysctl(name: string): string {
+export function readSysctl(name: string): string {
   return readFileSync(`/proc/sys/${name.replaceAll('.', '/')}`, 'utf8').trim();
 }
 
-function writeSysctl(name: string, value: string): void {
+export function writeSysctl(name: string, value: string): void {
   try {
     writeFileSync(`/proc/sys/${name.replaceAll('.', '/')}`, value);
   } catch {

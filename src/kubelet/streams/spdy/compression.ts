@@ -1,7 +1,8 @@
-// SPDY/3 header compression: one zlib context per direction for the whole connection, primed with
+// SPDY/3 header compression: one zlib stream per direction for the whole connection, primed with
 // the SPDY/3 dictionary, each header block flushed with Z_SYNC_FLUSH. Calls must not overlap: the
-// session processes frames one after another.
-import { constants, createDeflate, createInflate, type Deflate, type Inflate } from 'node:zlib';
+// session processes frames one after another. The server's own direction needs no zlib context at all
+// (EmptyHeaderBlocks).
+import { constants, createDeflate, createInflate, type Deflate, deflateSync, type Inflate } from 'node:zlib';
 import { SPDY3_DICTIONARY } from './dictionary.ts';
 import { ProtocolError } from './frames.ts';
 
@@ -65,11 +66,33 @@ export class HeaderDecompressor {
   }
 }
 
+/**
+ * What the server sends: an empty header block (no name/value pairs) in each SYN_REPLY. Stored
+ * (uncompressed) deflate blocks do not depend on what came before, so the zlib stream the peer reads is
+ * known in advance: the zlib header with the dictionary's id and one stored block the first time, the
+ * same stored block every later time. No zlib context per session, and no trip to zlib's thread pool
+ * on the way to a stream's reply.
+ */
+export class EmptyHeaderBlocks {
+  private static readonly first = deflateSync(Buffer.alloc(4), {
+    dictionary: SPDY3_DICTIONARY,
+    level: 0,
+    finishFlush: constants.Z_SYNC_FLUSH,
+  });
+  /** Without the 2-byte zlib header and the 4-byte dictionary id. */
+  private static readonly later = EmptyHeaderBlocks.first.subarray(6);
+  private started = false;
+
+  next(): Buffer {
+    if (this.started) return EmptyHeaderBlocks.later;
+    this.started = true;
+    return EmptyHeaderBlocks.first;
+  }
+}
+
+/** A zlib context for header blocks of any content (what a client sends). */
 export class HeaderCompressor {
-  // What the server sends is an empty header block per stream: a tiny window and hash table are
-  // plenty, and keep an open session's compressor at a few KiB instead of zlib's default 256 KiB.
-  // (The peer's decompressor, with its 32 KiB window and the whole dictionary, reads it all the same.)
-  private readonly deflate = createDeflate({ dictionary: SPDY3_DICTIONARY, windowBits: 9, memLevel: 1 });
+  private readonly deflate = createDeflate({ dictionary: SPDY3_DICTIONARY });
 
   compress(block: Buffer): Promise<Buffer> {
     return process(this.deflate, block, Number.POSITIVE_INFINITY);

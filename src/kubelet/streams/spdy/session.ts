@@ -10,12 +10,11 @@
 import { EventEmitter } from 'node:events';
 import { Duplex } from 'node:stream';
 import { finished } from 'node:stream/promises';
-import { HeaderCompressor, HeaderDecompressor } from './compression.ts';
+import { EmptyHeaderBlocks, HeaderDecompressor } from './compression.ts';
 import {
   dataFrameHeader,
   decodeHeaderBlock,
   encodeControlFrame,
-  encodeHeaderBlock,
   FLAG_FIN,
   type Frame,
   FrameParser,
@@ -151,7 +150,7 @@ export class SpdySession extends EventEmitter<SessionEvents> {
     acceptData: (streamId, length) => streamId <= this.parser.lastSynStreamId || length <= STRAY_DATA_LIMIT,
   });
   private readonly decompressor = new HeaderDecompressor();
-  private readonly compressor = new HeaderCompressor();
+  private readonly replyHeaders = new EmptyHeaderBlocks();
   private readonly streams = new Map<number, SpdyStream>();
   private readonly maxStreams: number;
   private readonly receiveBufferBytes: number;
@@ -320,12 +319,7 @@ export class SpdySession extends EventEmitter<SessionEvents> {
     }
     const stream = new SpdyStream(this, streamId, headers, this.sendBufferBytes);
     this.streams.set(streamId, stream);
-    const block = await this.compressor.compress(encodeHeaderBlock({}));
-    if (this.closed) {
-      stream.peerReset();
-      return;
-    }
-    this.sendControl(FrameType.SYN_REPLY, 0, synReplyPayload(streamId, block));
+    this.sendControl(FrameType.SYN_REPLY, 0, synReplyPayload(streamId, this.replyHeaders.next()));
     if ((flags & FLAG_FIN) !== 0) stream.receive(Buffer.alloc(0), true);
     this.emit('stream', stream);
   }
@@ -409,7 +403,6 @@ export class SpdySession extends EventEmitter<SessionEvents> {
     this.streams.clear();
     for (const callback of this.drainWaiters.splice(0)) callback(new Error('SPDY session closed'));
     this.decompressor.close();
-    this.compressor.close();
     if (this.receivePaused) this.socket.resume();
     this.emit('close');
   }
