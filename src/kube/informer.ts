@@ -61,6 +61,9 @@ export function trimMetadata<T extends KubeObject>(object: T): T {
   return object;
 }
 
+/** How long a watch event may take to arrive once written: a cache that streams is current up to then. */
+const WATCH_DELIVERY_MS = 2_000;
+
 export class Informer<T extends KubeObject, S extends KubeObject = T> {
   readonly name: string;
   readonly ready: Promise<void>;
@@ -73,6 +76,10 @@ export class Informer<T extends KubeObject, S extends KubeObject = T> {
   private started = false;
   private backoff: AbortController | undefined;
   private established = false;
+  /** When the last complete list started: every change before it is in the cache. */
+  private listedFrom = 0;
+  /** When the watch now streaming was established (undefined: no watch streams). */
+  private watchingSince: number | undefined;
   /** Times the watch connection was (re)established; exposed for health checks and tests. */
   watchesStarted = 0;
   relists = 0;
@@ -88,6 +95,17 @@ export class Informer<T extends KubeObject, S extends KubeObject = T> {
 
   get hasSynced(): boolean {
     return this.synced;
+  }
+
+  /**
+   * The latest moment up to which every change is in the cache: the start of the last complete list,
+   * or, while a watch streams, a moment ago (its events take a little while to arrive). A write made
+   * after it may not show yet, so its absence proves nothing (a watch broken by an API server restart
+   * misses a create until it resumes).
+   */
+  currentThrough(now = Date.now()): number {
+    const watching = this.watchingSince === undefined ? 0 : now - WATCH_DELIVERY_MS;
+    return Math.max(this.listedFrom, watching);
   }
 
   on(handler: InformerHandler<S>): void {
@@ -220,6 +238,7 @@ export class Informer<T extends KubeObject, S extends KubeObject = T> {
   }
 
   private async relist(signal: AbortSignal): Promise<void> {
+    const startedAt = Date.now();
     const seen = new Set<string>();
     let continueToken: string | undefined;
     let resourceVersion = '';
@@ -246,6 +265,7 @@ export class Informer<T extends KubeObject, S extends KubeObject = T> {
       if (!seen.has(key)) this.remove(object);
     }
     this.resourceVersion = resourceVersion;
+    this.listedFrom = startedAt;
     this.relists++;
     relisted(this.options.client.name, this.name);
     if (!this.synced) {
@@ -278,6 +298,7 @@ export class Informer<T extends KubeObject, S extends KubeObject = T> {
       this.watchesStarted++;
       // The server answered: whatever ends this watch, earlier failures are behind us.
       this.established = true;
+      this.watchingSince = Date.now();
       watchStarted(this.options.client.name, this.name);
       for await (const line of lines(response)) {
         receivedEvents = true;
@@ -299,6 +320,8 @@ export class Informer<T extends KubeObject, S extends KubeObject = T> {
     } catch (error) {
       if (signal.aborted) return false;
       throw error;
+    } finally {
+      this.watchingSince = undefined;
     }
   }
 }

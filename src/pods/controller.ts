@@ -270,6 +270,7 @@ export class PodController {
         hostPods: this.hostPods.hasSynced && o.hostObjects.synced,
         delegates: this.delegates.hasSynced,
       },
+      delegatesCurrentThrough: this.delegates.currentThrough(now),
       remote: o.reachability(),
       nodeOutOfService: o.nodeOutOfService(),
       mode: this.mode,
