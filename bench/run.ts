@@ -1,12 +1,59 @@
-// `npm run bench -- <benchmark> [options]`: benchmarks on the local clusters (not timed tests).
-import { Command } from 'commander';
+// `npm run bench [-- <benchmark> [options]]`: benchmarks on the local clusters (not timed tests).
+// Without a benchmark name it runs the scale benchmark.
+import { Command, Option } from 'commander';
 import { benchMirror } from './mirror.ts';
+import { benchScale, SCENARIOS, type Scenario } from './scale.ts';
 import { benchStreams, SECTIONS, type Section } from './streams.ts';
 import { benchTakeover } from './takeover.ts';
+
+const numbers = (value: string) => value.split(',').map(Number);
 
 const program = new Command('bench')
   .description('Spillway benchmarks on the local clusters')
   .showHelpAfterError();
+
+program
+  .command('scale', { isDefault: true })
+  .description(
+    'bursts of 1k and 10k pods, a restart holding 10k, steady arrivals, 5 virtual nodes × 2k; each next to its floor',
+  )
+  .addOption(
+    new Option('--scenarios <list>', `comma-separated, of ${SCENARIOS.join(', ')}`).default(
+      SCENARIOS.join(','),
+    ),
+  )
+  .option('--burst-pods <list>', 'burst sizes (the restart holds the largest)', '1000,10000')
+  .option('--steady-rates <list>', 'pods per second, Poisson', '10,50')
+  .option('--steady-seconds <n>', 'how long pods arrive at each rate', '120')
+  .option('--multi <nodes>x<pods>', 'virtual nodes × pods each', '5x2000')
+  .option('--qps <n>', "Spillway's client rate limit for host and remote", '500')
+  .option('--workers <n>', "Spillway's pod workers per virtual node", '64')
+  .option('--profile', 'CPU profiles and heap snapshots of Spillway, summarised in the results', false)
+  .option('--no-floors', 'skip the floors (only while developing: figures without a floor are not results)')
+  .option(
+    '--node-flags <flags>',
+    "node flags for Spillway instead of the container image's (space-separated)",
+  )
+  .action(async (options: Record<string, string | boolean>) => {
+    const scenarios = String(options.scenarios).split(',') as Scenario[];
+    for (const s of scenarios) if (!SCENARIOS.includes(s)) throw new Error(`unknown scenario "${s}"`);
+    const [multiNodes, multiPodsPerNode] = String(options.multi).split('x').map(Number);
+    await benchScale({
+      scenarios,
+      burstPods: numbers(String(options.burstPods)),
+      steadyRates: numbers(String(options.steadyRates)),
+      steadySeconds: Number(options.steadySeconds),
+      multiNodes: multiNodes ?? 5,
+      multiPodsPerNode: multiPodsPerNode ?? 2000,
+      qps: Number(options.qps),
+      workers: Number(options.workers),
+      profile: options.profile === true,
+      floors: options.floors !== false,
+      nodeFlags:
+        typeof options.nodeFlags === 'string' ? options.nodeFlags.split(' ').filter(Boolean) : undefined,
+    });
+  });
+
 program
   .command('mirror')
   .description(

@@ -3,11 +3,12 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { KubeConfig, V1Secret } from '@kubernetes/client-node';
+import type { V1Secret } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { type Config, nodeNameOf, type RemoteConfig } from './config.ts';
 import { RemoteOwnership } from './ha/ownership.ts';
-import { ClusterClient } from './kube/client.ts';
+import { ClusterClient, spillwayUserAgent } from './kube/client.ts';
+import type { KubeConfig } from './kube/credentials.ts';
 import { messageOf } from './kube/errors.ts';
 import { EventRecorder } from './kube/events.ts';
 import {
@@ -60,7 +61,7 @@ export class Spillway {
       logger,
       qps: config.host.qps,
       burst: config.host.burst,
-      userAgent: `spillway (host cluster ${config.hostClusterName})`,
+      userAgent: spillwayUserAgent(config.hostClusterName, 'host'),
     });
   }
 

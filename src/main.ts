@@ -1,5 +1,6 @@
 #!/usr/bin/env -S node --max-semi-space-size=4
 // The spillway command line: wiring only; the work lives in the components it starts.
+import { setFlagsFromString } from 'node:v8';
 import { Command } from 'commander';
 import type {
   HostOptions,
@@ -9,6 +10,11 @@ import type {
 } from './cli/admin.ts';
 import type { ConfigOverrides } from './config.ts';
 import { VERSION } from './version.ts';
+
+// Between full collections the heap may grow by 40% of what is live (V8 otherwise allows up to 4×):
+// at 10,000 pods, about 200 MiB resident instead of 450. Set here so that every way of starting
+// Spillway has it; the image also caps the young generation (--max-semi-space-size, command line only).
+setFlagsFromString('--heap-growing-percent=40');
 
 // Each command loads what it needs when it runs: `spillway version` or a typo answers at once.
 const admin = () => import('./cli/admin.ts');

@@ -1,10 +1,10 @@
 // When each pod of a namespace was first seen and first seen Running and Ready, taken on arrival of
 // watch events (millisecond timestamps, as the SIG-scalability pod-startup SLI measures them). Built on
-// Spillway's informer, which re-watches after a dropped or timed-out connection.
-import type { KubeConfig, V1Pod } from '@kubernetes/client-node';
-import { pino } from 'pino';
-import { ClusterClient } from '../../src/kube/client.ts';
+// Spillway's informer as a stream (nothing cached), which re-watches after a dropped or timed-out
+// connection.
+import type { V1Pod } from '@kubernetes/client-node';
 import { Informer } from '../../src/kube/informer.ts';
+import { type BenchCluster, benchLogger, sleep } from './api.ts';
 
 export interface PodTimes {
   seenAt: number;
@@ -15,21 +15,20 @@ export class PodTimeline {
   readonly pods = new Map<string, PodTimes>();
   private readonly controller = new AbortController();
   private runningCount = 0;
+  private lastProgressAt = Date.now();
 
-  static async start(kubeConfig: KubeConfig, namespace: string): Promise<PodTimeline> {
+  static async start(cluster: BenchCluster, namespace: string): Promise<PodTimeline> {
     const timeline = new PodTimeline();
-    const logger = pino({ level: 'warn' });
-    const client = new ClusterClient({ name: 'bench', kubeConfig, logger, qps: 1000, burst: 1000 });
-    const informer = new Informer<V1Pod, { metadata: V1Pod['metadata'] }>({
-      name: `bench/${namespace}`,
-      client,
+    const informer = new Informer<V1Pod, V1Pod>({
+      name: `bench/${cluster.name}/${namespace}`,
+      client: cluster.client,
       path: `/api/v1/namespaces/${namespace}/pods`,
-      // Nothing is kept but the name: the timeline records times as events arrive.
+      cache: false,
       transform: (pod) => {
         timeline.observe(pod);
-        return { metadata: { name: pod.metadata?.name, namespace: pod.metadata?.namespace } };
+        return pod;
       },
-      logger,
+      logger: benchLogger,
     });
     informer.start(timeline.controller.signal);
     await informer.ready;
@@ -40,12 +39,16 @@ export class PodTimeline {
     const name = pod.metadata?.name;
     if (!name) return;
     const now = Date.now();
-    const times = this.pods.get(name) ?? { seenAt: now };
-    this.pods.set(name, times);
+    let times = this.pods.get(name);
+    if (!times) {
+      times = { seenAt: now };
+      this.pods.set(name, times);
+    }
     const ready = pod.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True');
     if (times.runningAt === undefined && pod.status?.phase === 'Running' && ready) {
       times.runningAt = now;
       this.runningCount++;
+      this.lastProgressAt = now;
     }
   }
 
@@ -53,12 +56,22 @@ export class PodTimeline {
     return this.runningCount;
   }
 
-  async waitForRunning(count: number, timeoutMs: number): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
+  /** Waits for `count` pods Running; fails only when none more started for `stallMs`. */
+  async waitForRunning(
+    count: number,
+    stallMs = 300_000,
+    progress?: (running: number) => void,
+  ): Promise<void> {
+    this.lastProgressAt = Date.now();
+    let reported = 0;
     while (this.running() < count) {
-      if (Date.now() > deadline)
-        throw new Error(`only ${this.running()} of ${count} pods Running after ${timeoutMs} ms`);
-      await new Promise((resolve) => setTimeout(resolve, 50));
+      if (Date.now() - this.lastProgressAt > stallMs)
+        throw new Error(`only ${this.running()} of ${count} pods Running, none more for ${stallMs / 1000} s`);
+      if (progress && Date.now() - reported > 10_000) {
+        reported = Date.now();
+        progress(this.running());
+      }
+      await sleep(50);
     }
   }
 

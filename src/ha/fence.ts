@@ -3,8 +3,7 @@
 // monotonic clock), which ends well before any other replica may take the Lease over (a full lease
 // duration after it last saw it change). Past that, or once the Lease is lost, every request through a
 // fenced client is refused before it is sent, and those in flight are aborted.
-import type { HttpMethod } from '@kubernetes/client-node';
-import type { ClusterClient, RequestOptions } from '../kube/client.ts';
+import type { ClusterClient, HttpMethod, RequestOptions } from '../kube/client.ts';
 import { TerminalError } from '../kube/errors.ts';
 
 /** A write refused because this replica no longer holds the remote's Lease; never retried. */

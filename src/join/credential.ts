@@ -3,7 +3,7 @@
 // token (rotation revokes the one before last; `leave` revokes all). Its kubeconfig embeds the
 // remote's server and CA as the admin kubeconfig has them (or another server, as Spillway reaches it).
 import { readFileSync } from 'node:fs';
-import type { KubeConfig, V1Secret } from '@kubernetes/client-node';
+import type { V1Secret } from '@kubernetes/client-node';
 import { stringify } from 'yaml';
 import type { ClusterClient } from '../kube/client.ts';
 import { isNotFound } from '../kube/errors.ts';
@@ -88,8 +88,19 @@ export async function revokeCredential(remote: ClusterClient, secret: V1Secret):
 }
 
 /** A kubeconfig for Spillway: the remote's server and CA, the token, nothing read from files. */
+/** What credentialKubeconfig reads of an admin kubeconfig (Spillway's KubeConfig, or client-node's). */
+interface AdminKubeConfig {
+  getCurrentCluster(): {
+    server: string;
+    caData?: string;
+    caFile?: string;
+    skipTLSVerify?: boolean;
+    tlsServerName?: string;
+  } | null;
+}
+
 export function credentialKubeconfig(
-  admin: KubeConfig,
+  admin: AdminKubeConfig,
   token: string,
   name: string,
   server?: string,

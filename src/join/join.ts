@@ -3,8 +3,9 @@
 // credential for it, checks that it works, and stores it in the host as the labelled Secret that
 // Spillway discovers at run time (no restart). With --rotate, only a new credential is minted and
 // swapped in (running pods are untouched); the one before last is revoked.
-import type { KubeConfig, V1Secret } from '@kubernetes/client-node';
+import type { V1Secret } from '@kubernetes/client-node';
 import { ClusterClient } from '../kube/client.ts';
+import type { KubeConfig } from '../kube/credentials.ts';
 import { isNotFound, messageOf } from '../kube/errors.ts';
 import { kubeConfigFromString } from '../kube/kubeconfig.ts';
 import type { Logger } from '../log.ts';

@@ -5,14 +5,9 @@
 // namespace once no other host cluster uses them.
 
 import { setTimeout as sleep } from 'node:timers/promises';
-import type {
-  KubeConfig,
-  V1ClusterRoleBinding,
-  V1Node,
-  V1Pod,
-  V1ServiceAccount,
-} from '@kubernetes/client-node';
+import type { V1ClusterRoleBinding, V1Node, V1Pod, V1ServiceAccount } from '@kubernetes/client-node';
 import { ClusterClient } from '../kube/client.ts';
+import type { KubeConfig } from '../kube/credentials.ts';
 import { isNotFound } from '../kube/errors.ts';
 import type { Logger } from '../log.ts';
 import { LABEL_VIRTUAL_NODE, ownedSelector } from '../ownership.ts';

@@ -1,21 +1,31 @@
-// Access to one cluster's API server. client-node provides the kubeconfig, authentication and TLS;
-// this layer adds what it lacks: a per-cluster rate limiter with a separate lane for heartbeats (so a
-// burst of pod work can never starve a lease renewal), retries on throttling and server hiccups that
-// honour Retry-After, request timeouts, and plain-JSON responses of the same shape as watch events.
-import type { RequestOptions as HttpsRequestOptions } from 'node:https';
+// Access to one cluster's API server over node:https (lighter than fetch in memory and CPU per
+// request), with what a controller needs: a per-cluster rate limiter with a separate lane for
+// heartbeats (so a burst of pod work can never starve a lease renewal), connection pools per lane (a
+// renewal never waits for a socket either), retries on throttling and server hiccups that honour
+// Retry-After, inactivity timeouts, credentials fetched anew on 401, and plain-JSON responses of the
+// same shape as watch events.
+import type { Agent as HttpAgent, IncomingMessage } from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import { createRequire } from 'node:module';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ApiException, HttpMethod, type KubeConfig, RequestContext } from '@kubernetes/client-node';
+import { createSecureContext } from 'node:tls';
 import PQueue from 'p-queue';
 import type { Logger } from 'pino';
-import { type Dispatcher, fetch } from 'undici';
 import { apiRequestDone, rateLimiterWaiting } from '../metrics/instruments.ts';
 import { VERSION } from '../version.ts';
-import { isRetriable, retryAfterSecondsOf } from './errors.ts';
+import type { KubeConfig } from './credentials.ts';
+import { ApiError, isRetriable, isUnauthorized, retryAfterSecondsOf } from './errors.ts';
 
 /** normal: rate-limited; heartbeat: leases; auth: the kubelet API's TokenReviews and SubjectAccessReviews. */
 export type Lane = 'normal' | 'heartbeat' | 'auth';
+export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 
-const DISPATCHER_LIFETIME_MS = 10 * 60_000;
+/** Connections are renewed this often, so rotated certificates and CA bundles are picked up. */
+const AGENT_LIFETIME_MS = 10 * 60_000;
+/** A replaced pool is destroyed after this, longer than any watch lasts (at most 10 minutes). */
+const RETIRED_AGENT_MS = 11 * 60_000;
+/** Sockets per pool for ordinary requests: enough for hundreds of requests per second on a LAN. */
+const MAX_SOCKETS = 64;
 
 export type PatchType = 'merge' | 'strategic' | 'json' | 'apply';
 
@@ -33,7 +43,16 @@ export interface RequestOptions {
   readonly lane?: Lane;
   /** Attempts in all, including the first (default 5; 1 disables retries). */
   readonly attempts?: number;
+  /** The request fails when the server sends nothing for this long (default 30 s). */
   readonly timeoutMs?: number;
+  readonly signal?: AbortSignal;
+}
+
+export interface StreamOptions {
+  readonly query?: RequestOptions['query'];
+  readonly accept?: string;
+  /** The stream is broken off when nothing arrives for this long (default: never). */
+  readonly idleTimeoutMs?: number;
   readonly signal?: AbortSignal;
 }
 
@@ -49,6 +68,22 @@ export interface ClusterClientOptions {
   readonly userAgent?: string;
 }
 
+/** Spillway's User-Agent, distinct per cluster it talks to (API server logs and audit tell them apart). */
+export function spillwayUserAgent(hostClusterName: string, cluster: string): string {
+  return `spillway/${VERSION} (${process.platform}/${process.arch}) host-cluster/${hostClusterName} cluster/${cluster}`;
+}
+
+/** Connection pools: one per lane, and one for streams (watches, logs), so none waits for another's sockets. */
+type Pool = Lane | 'stream';
+
+/**
+ * node:http, for the rare server on plain http (allowed only with insecure-skip-tls-verify). Required,
+ * not imported: an ES import of node:http evaluates all its exports, WebSocket among them, which loads
+ * Node's bundled undici, http2 and worker_threads (several MiB resident) for nothing.
+ */
+const plainHttp = () => createRequire(import.meta.url)('node:http') as typeof import('node:http');
+type Agent = HttpsAgent | HttpAgent;
+
 export class ClusterClient {
   readonly name: string;
   /** Replaced (never mutated) by useCredentials. */
@@ -57,8 +92,10 @@ export class ClusterClient {
   private readonly logger: Logger;
   private readonly userAgent: string;
   private readonly lanes: Record<Lane, PQueue>;
-  private dispatcher: Dispatcher | undefined;
-  private dispatcherCreatedAt = 0;
+  private readonly secure: boolean;
+  private agents: Promise<Record<Pool, Agent>> | undefined;
+  private agentsExpireAt = 0;
+  private closed = false;
 
   constructor(options: ClusterClientOptions) {
     const cluster = options.kubeConfig.getCurrentCluster();
@@ -66,8 +103,9 @@ export class ClusterClient {
     this.name = options.name;
     this.kubeConfig = options.kubeConfig;
     this.server = cluster.server.replace(/\/+$/, '');
+    this.secure = this.server.startsWith('https:');
     this.logger = options.logger;
-    this.userAgent = options.userAgent ?? `spillway/${VERSION}`;
+    this.userAgent = options.userAgent ?? `spillway/${VERSION} cluster/${options.name}`;
     const qps = options.qps ?? 50;
     this.lanes = {
       normal: new PQueue({ concurrency: options.burst ?? 100, intervalCap: qps, interval: 1000 }),
@@ -90,53 +128,72 @@ export class ClusterClient {
     return url;
   }
 
-  private dispatcherExpired(): boolean {
-    return !this.dispatcher || Date.now() - this.dispatcherCreatedAt > DISPATCHER_LIFETIME_MS;
-  }
-
-  /**
-   * Headers and a connection pool for a request. client-node builds a new undici Agent for every
-   * request it authenticates (a TLS handshake and a lingering socket each time), so the pool is kept
-   * here, one per cluster, and renewed every few minutes so rotated certificates are picked up.
-   */
-  async authenticate(
-    url: URL,
-    method: HttpMethod = HttpMethod.GET,
-  ): Promise<{ headers: Record<string, string>; dispatcher?: Dispatcher }> {
-    // Headers through the https-options path, whose agent client-node does cache: cheap per request,
-    // and token rotation (token files, exec plugins) still applies.
-    const options: HttpsRequestOptions = { headers: {} };
-    await this.kubeConfig.applyToHTTPSOptions(options);
-    const headers: Record<string, string> = {};
-    for (const [name, value] of Object.entries(options.headers ?? {})) {
-      if (value !== undefined) headers[name] = String(value);
-    }
-    if (this.dispatcherExpired()) {
-      const context = new RequestContext(url.toString(), method);
-      await this.kubeConfig.applySecurityAuthentication(context);
-      const fresh = context.getDispatcher() as Dispatcher | undefined;
-      // Concurrent first requests all build one; the first to finish wins, the others drop theirs.
-      if (this.dispatcherExpired()) {
-        const previous = this.dispatcher;
-        this.dispatcher = fresh;
-        this.dispatcherCreatedAt = Date.now();
-        // Requests may still hold the old pool; close it (after they finish) only a while later.
-        if (previous) setTimeout(() => void previous.close().catch(() => {}), 60_000).unref();
-      } else {
-        void fresh?.close().catch(() => {});
+  /** One connection pool per use, renewed every few minutes (and before exec certificates expire). */
+  private pool(pool: Pool): Promise<Agent> {
+    const now = Date.now();
+    if (!this.agents || now >= this.agentsExpireAt) {
+      const previous = this.agents;
+      this.agentsExpireAt = Math.min(now + AGENT_LIFETIME_MS, this.kubeConfig.tlsValidUntil() - 30_000);
+      this.agents = this.makeAgents();
+      // A failure (an unreadable certificate file) is tried again on the next request.
+      this.agents.catch(() => {
+        this.agentsExpireAt = 0;
+      });
+      if (previous) {
+        setTimeout(() => {
+          void previous.then(
+            (agents) => {
+              for (const agent of Object.values(agents)) agent.destroy();
+            },
+            () => {},
+          );
+        }, RETIRED_AGENT_MS).unref();
       }
     }
-    return { headers, dispatcher: this.dispatcher };
+    return this.agents.then((agents) => agents[pool]);
+  }
+
+  private async makeAgents(): Promise<Record<Pool, Agent>> {
+    const { ca, cert, key, ...verification } = this.secure
+      ? await this.kubeConfig.tlsOptions()
+      : { ca: undefined, cert: undefined, key: undefined };
+    // One TLS context for every connection: built per connection, it costs a CA and key parse each time.
+    const secureContext = this.secure ? createSecureContext({ ca, cert, key }) : undefined;
+    const make = (maxSockets: number) => {
+      // Idle sockets are all kept (until 60 s of idleness): a burst must not pay TLS handshakes again.
+      const options = { keepAlive: true, maxSockets, maxFreeSockets: maxSockets, timeout: 60_000 };
+      return this.secure
+        ? new HttpsAgent({ ...options, ...verification, secureContext })
+        : new (plainHttp().Agent)(options);
+    };
+    return { normal: make(MAX_SOCKETS), heartbeat: make(8), auth: make(8), stream: make(256) };
+  }
+
+  private async headers(accept: string): Promise<Record<string, string>> {
+    const authorization = await this.kubeConfig.authorization();
+    return {
+      accept,
+      'user-agent': this.userAgent,
+      ...(authorization ? { authorization } : {}),
+    };
   }
 
   async request<T>(method: HttpMethod, path: string, options: RequestOptions = {}): Promise<T> {
     const attempts = options.attempts ?? 5;
+    let refreshedCredentials = false;
     for (let attempt = 1; ; attempt++) {
       try {
         rateLimiterWaiting(this.name, this.lanes.normal.size);
         return await this.lanes[options.lane ?? 'normal'].add(() => this.once<T>(method, path, options));
       } catch (error) {
-        if (attempt >= attempts || !isRetriable(error) || options.signal?.aborted) throw error;
+        if (isUnauthorized(error) && !refreshedCredentials && !options.signal?.aborted) {
+          // A rotated token or an expired plugin credential: fetch it again, once.
+          refreshedCredentials = true;
+          this.kubeConfig.invalidate();
+          attempt--;
+          continue;
+        }
+        if (attempt >= attempts || !isRetriable(error) || options.signal?.aborted || this.closed) throw error;
         const backoffMs = Math.min(10_000, 200 * 2 ** (attempt - 1)) * (0.8 + Math.random() * 0.4);
         const delayMs = Math.max(backoffMs, (retryAfterSecondsOf(error) ?? 0) * 1000);
         this.logger.debug({ cluster: this.name, method, path, attempt, delayMs }, 'retrying request');
@@ -147,56 +204,105 @@ export class ClusterClient {
 
   private async once<T>(method: HttpMethod, path: string, options: RequestOptions): Promise<T> {
     const url = this.url(path, options.query);
-    const auth = await this.authenticate(url, method);
-    const headers: Record<string, string> = {
-      ...auth.headers,
-      accept: 'application/json',
-      'user-agent': this.userAgent,
-    };
-    let body: string | undefined;
+    const headers = await this.headers('application/json');
+    let body: Buffer | undefined;
     if (options.body !== undefined) {
-      body = JSON.stringify(options.body);
+      body = Buffer.from(JSON.stringify(options.body));
       headers['content-type'] = options.contentType ?? 'application/json';
+      headers['content-length'] = String(body.length);
     }
-    const timeout = AbortSignal.timeout(options.timeoutMs ?? 30_000);
+    const agent = await this.pool(options.lane ?? 'normal');
+    const timeoutMs = options.timeoutMs ?? 30_000;
     const started = performance.now();
-    const response = await fetch(url, {
-      method,
-      headers,
-      body,
-      dispatcher: auth.dispatcher,
-      signal: options.signal ? AbortSignal.any([options.signal, timeout]) : timeout,
-    }).catch((error: unknown) => {
+    let response: IncomingMessage;
+    let text: string;
+    try {
+      response = await this.send(url, method, headers, agent, timeoutMs, options.signal, body);
+      text = await readBody(response);
+    } catch (error) {
       apiRequestDone(this.name, method, undefined, (performance.now() - started) / 1000);
       throw error;
-    });
-    apiRequestDone(this.name, method, response.status, (performance.now() - started) / 1000);
-    const text = await response.text();
-    if (!response.ok) {
-      const responseHeaders: Record<string, string> = {};
-      response.headers.forEach((value, key) => {
-        responseHeaders[key] = value;
-      });
-      throw new ApiException(response.status, `${method} ${path} failed`, text, responseHeaders);
     }
-    const isJson = response.headers.get('content-type')?.includes('json');
+    apiRequestDone(this.name, method, response.statusCode, (performance.now() - started) / 1000);
+    if (!isSuccess(response)) throw apiError(method, path, response, text);
+    const isJson = response.headers['content-type']?.includes('json');
     return (isJson && text ? JSON.parse(text) : text) as T;
   }
 
+  /**
+   * A streaming GET (watches, logs): resolves with the response once its headers say 2xx, rejects
+   * with an ApiError carrying the server's Status otherwise. Not rate limited, like client-go's watches.
+   */
+  async stream(path: string, options: StreamOptions = {}): Promise<IncomingMessage> {
+    const url = this.url(path, options.query);
+    const headers = await this.headers(options.accept ?? 'application/json');
+    const agent = await this.pool('stream');
+    const response = await this.send(url, 'GET', headers, agent, options.idleTimeoutMs ?? 0, options.signal);
+    if (isSuccess(response)) return response;
+    throw apiError('GET', path, response, await readBody(response, 64 * 1024));
+  }
+
+  private send(
+    url: URL,
+    method: HttpMethod,
+    headers: Record<string, string>,
+    agent: Agent,
+    idleTimeoutMs: number,
+    signal: AbortSignal | undefined,
+    body?: Buffer,
+  ): Promise<IncomingMessage> {
+    const request = this.secure ? httpsRequest : plainHttp().request;
+    return new Promise((resolve, reject) => {
+      if (signal?.aborted) {
+        reject(abortError(signal));
+        return;
+      }
+      // Not https.request's own `signal`: an abort after the response has ended must not destroy the
+      // socket, which is back in the pool and may carry someone else's request by then.
+      let answer: IncomingMessage | undefined;
+      const onAbort = () => {
+        if (!answer?.complete) req.destroy(abortError(signal as AbortSignal));
+      };
+      const detach = () => signal?.removeEventListener('abort', onAbort);
+      const req = request(url, { method, headers, agent }, (response) => {
+        answer = response;
+        response.once('end', detach);
+        response.once('close', detach);
+        resolve(response);
+      });
+      signal?.addEventListener('abort', onAbort, { once: true });
+      if (idleTimeoutMs > 0) {
+        req.setTimeout(idleTimeoutMs, () => {
+          req.destroy(
+            Object.assign(new Error(`${method} ${url.pathname}: no answer for ${idleTimeoutMs} ms`), {
+              name: 'TimeoutError',
+              code: 'ETIMEDOUT',
+            }),
+          );
+        });
+      }
+      req.on('error', (error) => {
+        detach();
+        reject(error);
+      });
+      req.end(body);
+    });
+  }
+
   get<T>(path: string, options?: RequestOptions): Promise<T> {
-    return this.request<T>(HttpMethod.GET, path, options);
+    return this.request<T>('GET', path, options);
   }
 
   create<T>(path: string, body: unknown, options?: RequestOptions): Promise<T> {
-    return this.request<T>(HttpMethod.POST, path, { ...options, body });
+    return this.request<T>('POST', path, { ...options, body });
   }
 
   replace<T>(path: string, body: unknown, options?: RequestOptions): Promise<T> {
-    return this.request<T>(HttpMethod.PUT, path, { ...options, body });
+    return this.request<T>('PUT', path, { ...options, body });
   }
 
   patch<T>(path: string, body: unknown, type: PatchType, options?: RequestOptions): Promise<T> {
-    return this.request<T>(HttpMethod.PATCH, path, {
+    return this.request<T>('PATCH', path, {
       ...options,
       body,
       contentType: patchContentTypes[type],
@@ -212,7 +318,7 @@ export class ClusterClient {
     } = {},
     options?: RequestOptions,
   ): Promise<T> {
-    return this.request<T>(HttpMethod.DELETE, path, {
+    return this.request<T>('DELETE', path, {
       ...options,
       body: { apiVersion: 'v1', kind: 'DeleteOptions', ...deleteOptions },
     });
@@ -220,7 +326,7 @@ export class ClusterClient {
 
   /**
    * New credentials for the same server (a rotated token, certificate or CA): the next requests and
-   * watch connections use them; those in flight finish with the old ones.
+   * watch connections use them (on new connections); those in flight finish with the old ones.
    */
   useCredentials(kubeConfig: KubeConfig): void {
     const server = kubeConfig.getCurrentCluster()?.server.replace(/\/+$/, '');
@@ -228,15 +334,56 @@ export class ClusterClient {
       throw new Error(`cluster ${this.name}: new credentials are for ${server}, not ${this.server}`);
     }
     this.kubeConfig = kubeConfig;
-    this.dispatcherCreatedAt = 0;
+    this.agentsExpireAt = 0;
   }
 
-  /** Stops taking new requests; pending ones are dropped. */
+  /** Stops taking new requests; pending ones are dropped, connections closed. */
   close(): void {
+    this.closed = true;
     this.lanes.normal.clear();
     this.lanes.heartbeat.clear();
     this.lanes.auth.clear();
-    void this.dispatcher?.close().catch(() => {});
-    this.dispatcher = undefined;
+    const agents = this.agents;
+    this.agents = undefined;
+    void agents?.then(
+      (all) => {
+        for (const agent of Object.values(all)) agent.destroy();
+      },
+      () => {},
+    );
   }
+}
+
+function abortError(signal: AbortSignal): Error {
+  return Object.assign(new Error('request aborted', { cause: signal.reason }), { name: 'AbortError' });
+}
+
+function isSuccess(response: IncomingMessage): boolean {
+  const status = response.statusCode ?? 0;
+  return status >= 200 && status < 300;
+}
+
+/** The whole body as text (at most `limit` bytes are kept; the rest is read and dropped). */
+function readBody(response: IncomingMessage, limit = Number.POSITIVE_INFINITY): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let length = 0;
+    response.on('data', (chunk: Buffer) => {
+      if (length < limit) chunks.push(chunk);
+      length += chunk.length;
+    });
+    response.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    response.on('error', reject);
+    response.on('aborted', () =>
+      reject(Object.assign(new Error('response aborted by the server'), { code: 'ECONNRESET' })),
+    );
+  });
+}
+
+function apiError(method: string, path: string, response: IncomingMessage, body: string): ApiError {
+  const headers: Record<string, string> = {};
+  for (const [key, value] of Object.entries(response.headers)) {
+    if (value !== undefined) headers[key] = Array.isArray(value) ? value.join(', ') : value;
+  }
+  return new ApiError(response.statusCode ?? 0, `${method} ${path} failed`, body, headers);
 }

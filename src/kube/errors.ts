@@ -1,6 +1,7 @@
-// One error vocabulary for everything that talks to Kubernetes. client-node reports HTTP failures as
-// ApiException (status in `code`, body a JSON string) and watch failures with `statusCode`; network
-// failures are plain errors with a `code` such as ECONNREFUSED, often wrapped as a cause.
+// One error vocabulary for everything that talks to Kubernetes. HTTP failures are ApiErrors (status in
+// `code`, body a JSON string, as client-node's ApiException, which is read the same way), watch
+// failures carry `statusCode`; network failures are plain errors with a `code` such as ECONNREFUSED,
+// often wrapped as a cause.
 
 export interface KubeStatus {
   readonly kind?: string;
@@ -9,6 +10,21 @@ export interface KubeStatus {
   readonly reason?: string;
   readonly code?: number;
   readonly details?: { causes?: { reason?: string; message?: string; field?: string }[] };
+}
+
+/** An HTTP answer other than 2xx from an API server: its status, its body (a Status) and headers. */
+export class ApiError extends Error {
+  override readonly name = 'ApiError';
+  readonly code: number;
+  readonly body: string;
+  readonly headers: Record<string, string>;
+
+  constructor(code: number, message: string, body: string, headers: Record<string, string> = {}) {
+    super(`${message}: HTTP ${code}`);
+    this.code = code;
+    this.body = body;
+    this.headers = headers;
+  }
 }
 
 /** A failure that retrying cannot fix (bad input, refused by policy); the work queue never retries it. */

@@ -2,12 +2,9 @@
 // watches with bookmarks and a server-side timeout, a relist on 410 Gone, exponential backoff with
 // jitter on every failure (never a hot loop, never giving up), and a transform that trims what is
 // kept, so large clusters fit in memory. Handlers only learn which key changed and take it from here.
-import { createInterface } from 'node:readline';
-import { Readable } from 'node:stream';
+import { StringDecoder } from 'node:string_decoder';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ApiException } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import { fetch } from 'undici';
 import { relisted, watchStarted } from '../metrics/instruments.ts';
 import type { ClusterClient } from './client.ts';
 import { isGone, isTooManyRequests, messageOf, retryAfterSecondsOf } from './errors.ts';
@@ -32,6 +29,11 @@ export interface InformerOptions<T extends KubeObject, S extends KubeObject> {
   readonly filter?: (object: T) => boolean;
   readonly logger: Logger;
   readonly pageSize?: number;
+  /**
+   * false: a stream of objects, not a cache: handlers see every listed and watched object as an
+   * `add` and nothing is kept (events to mirror, where keeping them would grow with every event).
+   */
+  readonly cache?: boolean;
   /**
    * Called after a relist that was not the first (after 410 Gone, or a watch that could not resume):
    * the events in between were not seen one by one, so whoever relies on them may look at everything.
@@ -59,6 +61,9 @@ export function trimMetadata<T extends KubeObject>(object: T): T {
   return object;
 }
 
+/** How long a watch event may take to arrive once written: a cache that streams is current up to then. */
+const WATCH_DELIVERY_MS = 2_000;
+
 export class Informer<T extends KubeObject, S extends KubeObject = T> {
   readonly name: string;
   readonly ready: Promise<void>;
@@ -71,6 +76,10 @@ export class Informer<T extends KubeObject, S extends KubeObject = T> {
   private started = false;
   private backoff: AbortController | undefined;
   private established = false;
+  /** When the last complete list started: every change before it is in the cache. */
+  private listedFrom = 0;
+  /** When the watch now streaming was established (undefined: no watch streams). */
+  private watchingSince: number | undefined;
   /** Times the watch connection was (re)established; exposed for health checks and tests. */
   watchesStarted = 0;
   relists = 0;
@@ -86,6 +95,17 @@ export class Informer<T extends KubeObject, S extends KubeObject = T> {
 
   get hasSynced(): boolean {
     return this.synced;
+  }
+
+  /**
+   * The latest moment up to which every change is in the cache: the start of the last complete list,
+   * or, while a watch streams, a moment ago (its events take a little while to arrive). A write made
+   * after it may not show yet, so its absence proves nothing (a watch broken by an API server restart
+   * misses a create until it resumes).
+   */
+  currentThrough(now = Date.now()): number {
+    const watching = this.watchingSince === undefined ? 0 : now - WATCH_DELIVERY_MS;
+    return Math.max(this.listedFrom, watching);
   }
 
   on(handler: InformerHandler<S>): void {
@@ -127,6 +147,10 @@ export class Informer<T extends KubeObject, S extends KubeObject = T> {
       return;
     }
     const object = this.options.transform ? this.options.transform(raw) : (raw as unknown as S);
+    if (this.options.cache === false) {
+      this.emit('add', object, undefined);
+      return;
+    }
     const key = keyOf(raw);
     const previous = this.cache.get(key);
     this.cache.set(key, object);
@@ -214,6 +238,7 @@ export class Informer<T extends KubeObject, S extends KubeObject = T> {
   }
 
   private async relist(signal: AbortSignal): Promise<void> {
+    const startedAt = Date.now();
     const seen = new Set<string>();
     let continueToken: string | undefined;
     let resourceVersion = '';
@@ -240,6 +265,7 @@ export class Informer<T extends KubeObject, S extends KubeObject = T> {
       if (!seen.has(key)) this.remove(object);
     }
     this.resourceVersion = resourceVersion;
+    this.listedFrom = startedAt;
     this.relists++;
     relisted(this.options.client.name, this.name);
     if (!this.synced) {
@@ -253,51 +279,28 @@ export class Informer<T extends KubeObject, S extends KubeObject = T> {
   /** One watch connection; resolves when the server ends it, rejects on failure. Returns whether events came. */
   private async watchOnce(signal: AbortSignal): Promise<boolean> {
     const timeoutSeconds = 300 + Math.floor(Math.random() * 300);
-    const client = this.options.client;
-    const url = client.url(this.options.path, {
-      watch: true,
-      resourceVersion: this.resourceVersion,
-      allowWatchBookmarks: true,
-      timeoutSeconds,
-      labelSelector: this.options.labelSelector,
-      fieldSelector: this.options.fieldSelector,
-    });
-    const auth = await client.authenticate(url);
-    // The server ends the watch after timeoutSeconds; silence well past that is a dead connection.
-    const stalled = new AbortController();
-    let stallTimer: NodeJS.Timeout | undefined;
-    const armStallTimer = () => {
-      clearTimeout(stallTimer);
-      stallTimer = setTimeout(() => stalled.abort(new Error('watch stalled')), (timeoutSeconds + 60) * 1000);
-      stallTimer.unref();
-    };
-    armStallTimer();
+    let receivedEvents = false;
     try {
-      const response = await fetch(url, {
-        headers: { ...auth.headers, accept: 'application/json' },
-        dispatcher: auth.dispatcher,
-        signal: AbortSignal.any([signal, stalled.signal]),
+      const response = await this.options.client.stream(this.options.path, {
+        query: {
+          watch: true,
+          resourceVersion: this.resourceVersion,
+          allowWatchBookmarks: true,
+          timeoutSeconds,
+          labelSelector: this.options.labelSelector,
+          fieldSelector: this.options.fieldSelector,
+        },
+        // The server ends the watch after timeoutSeconds and sends bookmarks meanwhile; silence
+        // well past that is a dead connection.
+        idleTimeoutMs: (timeoutSeconds + 60) * 1000,
+        signal,
       });
-      if (response.status !== 200 || !response.body) {
-        const body = await response.text();
-        const headers: Record<string, string> = {};
-        response.headers.forEach((value, key) => {
-          headers[key] = value;
-        });
-        throw new ApiException(response.status, `watch ${this.options.path} failed`, body, headers);
-      }
       this.watchesStarted++;
       // The server answered: whatever ends this watch, earlier failures are behind us.
       this.established = true;
-      watchStarted(client.name, this.name);
-      let receivedEvents = false;
-      const lines = createInterface({
-        input: Readable.fromWeb(response.body),
-        crlfDelay: Number.POSITIVE_INFINITY,
-      });
-      for await (const line of lines) {
-        if (!line) continue;
-        armStallTimer();
+      this.watchingSince = Date.now();
+      watchStarted(this.options.client.name, this.name);
+      for await (const line of lines(response)) {
         receivedEvents = true;
         const event = JSON.parse(line) as { type: string; object: T & { code?: number } };
         if (event.type === 'ERROR') {
@@ -305,9 +308,7 @@ export class Informer<T extends KubeObject, S extends KubeObject = T> {
           const status = event.object as { message?: string; reason?: string };
           throw Object.assign(
             new Error(`watch error: ${status.reason ?? ''} ${status.message ?? ''}`.trim()),
-            {
-              statusCode: event.object.code,
-            },
+            { statusCode: event.object.code },
           );
         }
         const version = event.object.metadata?.resourceVersion;
@@ -320,7 +321,24 @@ export class Informer<T extends KubeObject, S extends KubeObject = T> {
       if (signal.aborted) return false;
       throw error;
     } finally {
-      clearTimeout(stallTimer);
+      this.watchingSince = undefined;
     }
   }
+}
+
+/** The non-empty lines of a response, decoded as UTF-8 across chunk boundaries. */
+async function* lines(response: AsyncIterable<Buffer>): AsyncGenerator<string> {
+  const decoder = new StringDecoder('utf8');
+  let rest = '';
+  for await (const chunk of response) {
+    const text = rest + decoder.write(chunk);
+    let start = 0;
+    for (let end = text.indexOf('\n'); end >= 0; end = text.indexOf('\n', start)) {
+      if (end > start) yield text.slice(start, end);
+      start = end + 1;
+    }
+    rest = text.slice(start);
+  }
+  rest += decoder.end();
+  if (rest.trim()) yield rest;
 }

@@ -1,6 +1,5 @@
 // What a bearer token says about itself: the expiry of a JWT (a ServiceAccount token from
 // TokenRequest), read without verifying it. Used to warn before a remote's credential runs out.
-import type { KubeConfig } from '@kubernetes/client-node';
 
 /** The `exp` claim of a JWT, as a Date; undefined for anything that is not a JWT with one. */
 export function tokenExpiry(token: string | undefined): Date | undefined {
@@ -15,6 +14,8 @@ export function tokenExpiry(token: string | undefined): Date | undefined {
 }
 
 /** When the current user's token in a kubeconfig expires (undefined: no token, or no expiry). */
-export function credentialExpiry(kubeConfig: KubeConfig): Date | undefined {
+export function credentialExpiry(kubeConfig: {
+  getCurrentUser(): { token?: string } | null;
+}): Date | undefined {
   return tokenExpiry(kubeConfig.getCurrentUser()?.token);
 }

@@ -2,15 +2,10 @@
 // server's pods/log with backpressure; the remote stream is closed as soon as the client goes away.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { pipeline } from 'node:stream/promises';
-import { ApiException } from '@kubernetes/client-node';
-import { request } from 'undici';
 import { badRequest } from './http-errors.ts';
 import type { ResolvedPod } from './resolve.ts';
 
 const flags = ['follow', 'previous', 'timestamps'] as const;
-
-/** What undici reads ahead of the client per log stream. */
-const LOG_HIGH_WATER_MARK = 64 * 1024;
 
 function flag(value: string | null): boolean {
   return value === 'true' || value === '1';
@@ -69,35 +64,22 @@ export async function serveLogs(
   const remoteQuery = remoteLogQuery(container, query);
   const client = target.remote.client;
   const path = `/api/v1/namespaces/${target.delegateNamespace}/pods/${target.delegateName}/log`;
-  const url = client.url(path);
-  url.search = remoteQuery.toString();
   const controller = new AbortController();
   // The client went away: stop following in the remote at once.
   res.once('close', () => controller.abort());
-  const auth = await client.authenticate(url);
-  // undici's request() body is a Node stream read only as fast as it is consumed: a slow client
+  // A failure (404, 400) is an ApiError carrying the remote's Status, mapped to the same HTTP status.
+  // The body is a Node stream read only as fast as it is consumed (a 16 KiB buffer): a slow client
   // leaves the remote's bytes in the remote's socket, not in memory here.
-  const response = await request(url, {
-    headers: { ...auth.headers, accept: '*/*' },
-    dispatcher: auth.dispatcher,
+  const response = await client.stream(path, {
+    query: Object.fromEntries(remoteQuery),
+    accept: '*/*',
     signal: controller.signal,
-    highWaterMark: LOG_HIGH_WATER_MARK,
-    // A followed log may stay quiet for hours: no idle timeout (undici's default ends it after 5 min).
-    ...(remoteQuery.has('follow') ? { bodyTimeout: 0 } : {}),
   });
-  if (response.statusCode !== 200) {
-    const body = await response.body.text();
-    throw new ApiException(
-      response.statusCode,
-      `logs of ${target.delegateNamespace}/${target.delegateName}`,
-      body,
-      {},
-    );
-  }
   res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8', 'transfer-encoding': 'chunked' });
   res.flushHeaders();
   try {
-    await pipeline(response.body, res);
+    // pipeline applies backpressure: a slow reader slows the remote stream instead of filling memory.
+    await pipeline(response, res);
   } catch (error) {
     if (!controller.signal.aborted) throw error;
   }

@@ -174,3 +174,46 @@ export function ownDelegatesUse(nodes: readonly RemoteNode[], pods: readonly Rem
   }
   return use;
 }
+
+/**
+ * Pod requests summed per remote node (own delegates and others apart), kept as pods come and go,
+ * so that capacity and fit checks read one entry per node and kind instead of every pod: the same
+ * sums, in O(nodes).
+ */
+export class UsageByNode {
+  private readonly byNode = new Map<string, { own: ResourceList; others: ResourceList }>();
+
+  add(pod: RemotePodUsage): void {
+    this.account(pod, 1n);
+  }
+
+  remove(pod: RemotePodUsage): void {
+    this.account(pod, -1n);
+  }
+
+  /** One entry per node and kind, as pods would be: computeCapacity and freeByNode take it as is. */
+  list(): RemotePodUsage[] {
+    const usage: RemotePodUsage[] = [];
+    for (const [nodeName, { own, others }] of this.byNode) {
+      if (own.size > 0) usage.push({ nodeName, requests: new Map(own), ownDelegate: true });
+      if (others.size > 0) usage.push({ nodeName, requests: new Map(others), ownDelegate: false });
+    }
+    return usage;
+  }
+
+  private account(pod: RemotePodUsage, sign: 1n | -1n): void {
+    if (!pod.nodeName) return;
+    let node = this.byNode.get(pod.nodeName);
+    if (!node) {
+      node = { own: new Map(), others: new Map() };
+      this.byNode.set(pod.nodeName, node);
+    }
+    const sums = pod.ownDelegate ? node.own : node.others;
+    for (const [name, value] of pod.requests) {
+      const sum = (sums.get(name) ?? 0n) + sign * value;
+      if (sum === 0n) sums.delete(name);
+      else sums.set(name, sum);
+    }
+    if (node.own.size === 0 && node.others.size === 0) this.byNode.delete(pod.nodeName);
+  }
+}

@@ -6,7 +6,13 @@ import type { ClusterClient } from '../kube/client.ts';
 import { Informer } from '../kube/informer.ts';
 import { parseResourceList, resourceListsEqual } from '../kube/quantity.ts';
 import { isOwnedObject, LABEL_VIRTUAL_NODE } from '../ownership.ts';
-import { type PodStatusLike, podRequests, type RemoteNode, type RemotePodUsage } from './capacity.ts';
+import {
+  type PodStatusLike,
+  podRequests,
+  type RemoteNode,
+  type RemotePodUsage,
+  UsageByNode,
+} from './capacity.ts';
 
 interface TrimmedNode extends RemoteNode {
   metadata: { name: string; resourceVersion?: string };
@@ -53,6 +59,12 @@ export function trimPod(pod: V1Pod, hostClusterName: string, nodeName: string): 
 export class RemoteView {
   readonly nodes: Informer<V1Node, TrimmedNode>;
   readonly pods: Informer<V1Pod, TrimmedPod>;
+  /**
+   * Requests summed per remote node, kept up to date on every pod event: capacity and fit checks
+   * then cost O(nodes), not O(pods) (10,000 delegates summed on every status computation was the
+   * largest CPU cost of a 10,000-pod burst).
+   */
+  private readonly usage = new UsageByNode();
 
   constructor(options: {
     client: ClusterClient;
@@ -87,6 +99,10 @@ export class RemoteView {
       onChange();
     };
     this.nodes.on(changed);
+    this.pods.on((event, pod, previous) => {
+      if (event !== 'add' && previous) this.usage.remove(previous);
+      if (event !== 'delete') this.usage.add(pod);
+    });
     this.pods.on(changed);
   }
 
@@ -109,8 +125,9 @@ export class RemoteView {
     return this.nodes.list();
   }
 
+  /** Pod requests per remote node, summed (own delegates and others apart): what capacity reads. */
   podUsage(): RemotePodUsage[] {
-    return this.pods.list();
+    return this.usage.list();
   }
 }
 

@@ -7,7 +7,7 @@ import type { Logger } from 'pino';
 import type { Config, PodsConfig } from '../config.ts';
 import type { ClusterClient } from '../kube/client.ts';
 import type { EventRecorder } from '../kube/events.ts';
-import { Informer, type KubeObject, keyOf, trimMetadata } from '../kube/informer.ts';
+import { Informer, type KubeObject, keyOf } from '../kube/informer.ts';
 import type { ResourceList } from '../kube/quantity.ts';
 import { NamespaceMapper } from '../namespaces/mapper.ts';
 import type { RemoteReachability } from '../node/conditions.ts';
@@ -39,6 +39,7 @@ import { Reflector } from './reflect.ts';
 import { RemoteEventMirror } from './remote-events.ts';
 import { isTerminal } from './status.ts';
 import { parseExternalServer, type TokenMode, type TokenPolicy, tokenChoice } from './tokens.ts';
+import { trimDelegate, trimHostPod } from './trim.ts';
 import { podSecretSpec } from './workload.ts';
 import { WorkloadMemory } from './workload-memory.ts';
 
@@ -117,7 +118,7 @@ export class PodController {
       client: host,
       path: '/api/v1/pods',
       fieldSelector: `spec.nodeName=${nodeName}`,
-      transform: trimMetadata,
+      transform: trimHostPod,
       logger,
       // The host API server came back (restarted, compacted): every pod now, not after its back-off.
       onRelisted: () => this.requeueAll(),
@@ -128,7 +129,7 @@ export class PodController {
       client: remote,
       path: '/api/v1/pods',
       labelSelector: this.delegateSelector,
-      transform: trimMetadata,
+      transform: trimDelegate,
       logger,
       onRelisted: () => this.requeueAll(),
     });
@@ -413,6 +414,7 @@ export class PodController {
         hostPods: this.hostPods.hasSynced && o.hostObjects.synced && o.workloads.namespaces.synced,
         delegates: this.delegates.hasSynced && this.podSecrets.hasSynced,
       },
+      delegatesCurrentThrough: this.delegates.currentThrough(now),
       remote: o.reachability(),
       nodeOutOfService: o.nodeOutOfService(),
       mode: this.mode,

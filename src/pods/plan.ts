@@ -161,6 +161,8 @@ export interface PodFacts {
   readonly delegateKey: string;
   readonly remoteName: string;
   readonly synced: { readonly hostPods: boolean; readonly delegates: boolean };
+  /** The latest moment up to which every delegate change is in the delegate cache (ms since epoch). */
+  readonly delegatesCurrentThrough: number;
   /** unreachable: longer than the grace period; connecting: not reached yet since start. */
   readonly remote: 'reachable' | 'connecting' | 'unreachable';
   readonly nodeOutOfService: boolean;
@@ -260,8 +262,11 @@ function maybeCreated(facts: PodFacts): boolean {
 /** A create sent so recently that the informer may not show its delegate yet. */
 function createInFlight(facts: PodFacts): boolean {
   const { createdAt, attemptedAt, seen } = facts.recall;
-  const recent = (at: number | undefined) => at !== undefined && facts.now - at < CREATE_VISIBILITY_MS;
-  return !seen && (recent(createdAt) || recent(attemptedAt));
+  // Not yet visible: too recent, or sent after what the delegate cache is known to hold (its watch
+  // was broken meanwhile): a delegate missing from the cache then may well exist.
+  const pending = (at: number | undefined) =>
+    at !== undefined && (facts.now - at < CREATE_VISIBILITY_MS || facts.delegatesCurrentThrough < at);
+  return !seen && (pending(createdAt) || pending(attemptedAt));
 }
 
 function planDeletion(

@@ -4,6 +4,8 @@
 import type { Logger } from 'pino';
 import { isTerminal, messageOf, retryAfterSecondsOf } from '../kube/errors.ts';
 import { type QueueInstruments, queueInstruments } from '../metrics/instruments.ts';
+import { DelayedKeys } from './delays.ts';
+import { KeyFifo } from './fifo.ts';
 
 export interface ReconcileResult {
   /** Process the key again after this many milliseconds (a level-based "check back later"). */
@@ -33,19 +35,22 @@ export class WorkQueue {
   private readonly maxBackoffMs: number;
 
   /** Insertion-ordered: the first key is the next to run. */
-  private readonly queued = new Set<string>();
+  private readonly queued = new KeyFifo();
   /**
    * Keys added with priority: run before the others (at most PRIORITY_RUN in a row, so the others
    * keep moving). Used for cheap, latency-sensitive work, such as reflecting a status that changed.
    */
-  private readonly urgent = new Set<string>();
+  private readonly urgent = new KeyFifo();
   private urgentInARow = 0;
   private readonly processing = new Set<string>();
   /** Keys added while they were being processed; they run again when that finishes. */
   private readonly dirty = new Set<string>();
-  private readonly delayed = new Map<string, { at: number; timer: NodeJS.Timeout }>();
+  /** Keys waiting for a time (requeueAfter, backoff): one timer for all of them. */
+  private readonly delayed = new DelayedKeys((key) => this.add(key));
   private readonly failures = new Map<string, number>();
-  private wakeUp: (() => void) | undefined;
+  /** Idle workers; an added key wakes one of them, not all. */
+  private sleepers: (() => void)[] = [];
+  private idleWaiters: { dueWithinMs: number; resolve: () => void }[] = [];
   private shuttingDown = false;
   private running: Promise<void>[] = [];
   private readonly metrics: QueueInstruments;
@@ -77,11 +82,7 @@ export class WorkQueue {
 
   add(key: string, priority = false): void {
     if (this.shuttingDown) return;
-    const pending = this.delayed.get(key);
-    if (pending) {
-      clearTimeout(pending.timer);
-      this.delayed.delete(key);
-    }
+    this.delayed.delete(key);
     if (this.processing.has(key)) {
       this.dirty.add(key);
       return;
@@ -90,12 +91,12 @@ export class WorkQueue {
     if (priority) {
       this.queued.delete(key);
       this.urgent.add(key);
-    } else if (!this.queued.has(key)) {
+    } else {
       this.queued.add(key);
     }
     this.metrics.added();
     this.metrics.depth(this.length);
-    this.wakeUp?.();
+    this.sleepers.pop()?.();
   }
 
   /** Adds the key after a delay; an earlier pending delay for the same key wins. */
@@ -105,16 +106,7 @@ export class WorkQueue {
       this.add(key);
       return;
     }
-    const at = Date.now() + delayMs;
-    const pending = this.delayed.get(key);
-    if (pending && pending.at <= at) return;
-    if (pending) clearTimeout(pending.timer);
-    const timer = setTimeout(() => {
-      this.delayed.delete(key);
-      this.add(key);
-    }, delayMs);
-    timer.unref();
-    this.delayed.set(key, { at, timer });
+    this.delayed.schedule(key, Date.now() + delayMs);
   }
 
   /** Re-adds a failed key after its per-key exponential backoff (or the server's Retry-After). */
@@ -150,36 +142,56 @@ export class WorkQueue {
   async shutdown(): Promise<void> {
     this.shuttingDown = true;
     this.metrics.closed();
-    for (const { timer } of this.delayed.values()) clearTimeout(timer);
     this.delayed.clear();
-    this.wakeUp?.();
+    const sleepers = this.sleepers;
+    this.sleepers = [];
+    for (const wake of sleepers) wake();
     await Promise.all(this.running);
+    this.notifyIdle();
+  }
+
+  /**
+   * Resolves once no key is queued, none is being processed and none is due within `dueWithinMs`
+   * (a key deferred briefly, e.g. until both caches synced, still counts; one waiting minutes for a
+   * grace period does not): after a restart's initial lists, "every key has been looked at".
+   */
+  idle({ dueWithinMs = 0 }: { dueWithinMs?: number } = {}): Promise<void> {
+    const waiter = { dueWithinMs, resolve: () => {} };
+    const done = new Promise<void>((resolve) => {
+      waiter.resolve = resolve;
+    });
+    this.idleWaiters.push(waiter);
+    this.notifyIdle();
+    return done;
+  }
+
+  private isIdle(dueWithinMs: number): boolean {
+    if (this.shuttingDown) return true;
+    if (this.queued.size > 0 || this.urgent.size > 0 || this.processing.size > 0) return false;
+    const next = this.delayed.nextDueAt();
+    return next === undefined || next > Date.now() + dueWithinMs;
+  }
+
+  private notifyIdle(): void {
+    if (this.idleWaiters.length === 0) return;
+    const waiting = this.idleWaiters;
+    this.idleWaiters = waiting.filter((w) => !this.isIdle(w.dueWithinMs));
+    for (const waiter of waiting) if (!this.idleWaiters.includes(waiter)) waiter.resolve();
   }
 
   private next(): string | undefined {
     const takeUrgent = this.urgent.size > 0 && (this.urgentInARow < PRIORITY_RUN || this.queued.size === 0);
-    const from = takeUrgent ? this.urgent : this.queued;
     this.urgentInARow = takeUrgent ? this.urgentInARow + 1 : 0;
-    for (const key of from) {
-      from.delete(key);
-      this.metrics.depth(this.length);
-      return key;
-    }
-    return undefined;
+    const key = (takeUrgent ? this.urgent : this.queued).shift();
+    if (key !== undefined) this.metrics.depth(this.length);
+    return key;
   }
 
   private async work(): Promise<void> {
     while (!this.shuttingDown) {
       const key = this.next();
       if (key === undefined) {
-        await new Promise<void>((resolve) => {
-          const previous = this.wakeUp;
-          this.wakeUp = () => {
-            this.wakeUp = undefined;
-            previous?.();
-            resolve();
-          };
-        });
+        await new Promise<void>((resolve) => this.sleepers.push(resolve));
         continue;
       }
       this.processing.add(key);
@@ -188,6 +200,7 @@ export class WorkQueue {
       } finally {
         this.processing.delete(key);
         if (this.dirty.delete(key)) this.add(key);
+        this.notifyIdle();
       }
     }
   }

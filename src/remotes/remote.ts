@@ -9,11 +9,12 @@
 //   is failed with reason RemoteClusterRemoved once its delegate is gone (its controller replaces it),
 //   then the node is deleted. A remote that cannot be reached is waited for; see also forceRemove().
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { KubeConfig, V1Taint } from '@kubernetes/client-node';
+import type { V1Taint } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import type { Config } from '../config.ts';
 import { type Fence, fencedClient } from '../ha/fence.ts';
-import { ClusterClient } from '../kube/client.ts';
+import { ClusterClient, spillwayUserAgent } from '../kube/client.ts';
+import type { KubeConfig } from '../kube/credentials.ts';
 import { messageOf } from '../kube/errors.ts';
 import type { EventRecorder } from '../kube/events.ts';
 import { NodeController } from '../node/controller.ts';
@@ -83,7 +84,7 @@ export class RemoteCluster {
         logger: this.logger,
         qps: config.remoteQps,
         burst: config.remoteBurst,
-        userAgent: `spillway (host cluster ${config.hostClusterName})`,
+        userAgent: spillwayUserAgent(config.hostClusterName, spec.name),
       }),
     );
     const enqueueNode = () => this.node.enqueue();
@@ -186,6 +187,27 @@ export class RemoteCluster {
     this.node.start(signal);
     this.lease.start(signal);
     this.pods.start(signal);
+    void this.reportVerified(signal);
+  }
+
+  /**
+   * Logs once every pod has been reconciled with both caches full since start (after a restart:
+   * every delegate adopted or created, every status checked), with how long that took.
+   */
+  private async reportVerified(signal: AbortSignal): Promise<void> {
+    const started = Date.now();
+    await Promise.all([this.pods.hostPods.ready, this.pods.delegates.ready]);
+    // Keys deferred for a moment (the other cache was not synced yet) still count; backstops do not.
+    await this.pods.queue.idle({ dueWithinMs: 2_000 });
+    if (signal.aborted) return;
+    this.logger.info(
+      {
+        pods: this.pods.hostPods.size,
+        delegates: this.pods.delegates.size,
+        ms: Date.now() - started,
+      },
+      'every pod verified since start',
+    );
   }
 
   private async cordon(): Promise<boolean> {

@@ -60,6 +60,7 @@ async function main(options: { only?: string; scale: string }): Promise<number> 
     binaries,
   );
   const results: ScenarioResult[] = [];
+  let aborted: string | undefined;
   try {
     await Promise.all([host.start('attached'), remote.start('attached')]);
     const env = await prepare(
@@ -75,7 +76,15 @@ async function main(options: { only?: string; scale: string }): Promise<number> 
         if (only && !only.some((o) => scenario.name.includes(o))) continue;
         if (!scenario.runnable(env)) continue;
         console.log(`chaos: ${scenario.name}`);
-        const result = await scenario.run(env, (line) => console.log(line));
+        let result: ScenarioResult;
+        try {
+          result = await scenario.run(env, (line) => console.log(line));
+        } catch (error) {
+          // What the earlier scenarios measured is written all the same; this run is a failure.
+          aborted = `${scenario.name}: ${error instanceof Error ? error.message : String(error)}`;
+          console.log(`chaos: aborted in ${aborted}`);
+          break;
+        }
         results.push(result);
         console.log(`${table([result])}\n`);
         if (Object.keys(result.notes).length) console.log(`  notes: ${JSON.stringify(result.notes)}\n`);
@@ -86,7 +95,7 @@ async function main(options: { only?: string; scale: string }): Promise<number> 
   } finally {
     await Promise.allSettled([host.destroy(), remote.destroy()]);
   }
-  const misses = shortfalls(results);
+  const misses = [...shortfalls(results), ...(aborted ? [`aborted in ${aborted}`] : [])];
   const summary = table(results);
   console.log(`\n${summary}\n`);
   console.log(misses.length ? `goals missed:\n  ${misses.join('\n  ')}` : 'every goal met');

@@ -188,8 +188,11 @@ export class LocalCluster {
     const pid = this.state.pids[name];
     if (pid !== undefined) await stopProcess(pid);
     await this.launch(name, mode);
-    if (name === 'etcd') await waitForEtcd(this.state.ports.etcdClient, this.failureProbe('etcd'));
-    if (name === 'kube-apiserver') await waitForApiserver(this.kubeconfigPath, this.failureProbe(name));
+    // Only the restarted component can fail this wait: others may exit meanwhile (a kube-scheduler
+    // whose API server went away) and are the caller's to see to.
+    const probe = this.failureProbe(name, [name]);
+    if (name === 'etcd') await waitForEtcd(this.state.ports.etcdClient, probe);
+    if (name === 'kube-apiserver') await waitForApiserver(this.kubeconfigPath, probe);
   }
 
   /**
@@ -228,9 +231,10 @@ export class LocalCluster {
   }
 
   /** A check the readiness waits call so a component that crashed fails fast, naming its log. */
-  private failureProbe(name: ComponentName): () => void {
+  private failureProbe(name: ComponentName, only?: readonly ComponentName[]): () => void {
     return () => {
       for (const [component, pid] of Object.entries(this.state.pids)) {
+        if (only && !only.includes(component as ComponentName)) continue;
         if (pid !== undefined && !isAlive(pid)) {
           throw new Error(
             `${component} exited; see ${join(this.logDir, `${component}.log`)} (waiting for ${name})`,

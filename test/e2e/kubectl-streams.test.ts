@@ -158,12 +158,17 @@ describe('kubectl attach', () => {
     let output = '';
     attach.stdout.on('data', (chunk) => (output += chunk));
     try {
-      // kwok attaches like `tail -f`: what the container writes from now on.
-      await new Promise((resolve) => setTimeout(resolve, 1500));
-      await appendFile(kwok.attachFile, criLine(new Date(), 'stdout', 'attached output'));
-      await waitFor('attached output', () => (output.includes('attached output') ? true : undefined), {
-        timeoutMs: 20_000,
-      });
+      // kwok attaches like `tail -f`: what the container writes from now on. When the session is up
+      // is not known from outside (a loaded machine takes seconds), so the container keeps writing.
+      await waitFor(
+        'attached output',
+        async () => {
+          if (output.includes('attached output')) return true;
+          await appendFile(kwok.attachFile, criLine(new Date(), 'stdout', 'attached output'));
+          return undefined;
+        },
+        { timeoutMs: 30_000, intervalMs: 1000 },
+      );
     } finally {
       attach.kill('SIGINT');
     }

@@ -1,6 +1,15 @@
 import { describe, expect, it } from 'vitest';
 import { formatResourceList, parseResourceList } from '../../src/kube/quantity.ts';
-import { computeCapacity, isSchedulable, podRequests, type RemoteNode } from '../../src/node/capacity.ts';
+import {
+  computeCapacity,
+  isSchedulable,
+  ownDelegatesUse,
+  podRequests,
+  type RemoteNode,
+  type RemotePodUsage,
+  UsageByNode,
+} from '../../src/node/capacity.ts';
+import { freeByNode } from '../../src/node/fragmentation.ts';
 
 function node(name: string, overrides: Partial<RemoteNode> = {}): RemoteNode {
   return {
@@ -135,5 +144,49 @@ describe('computeCapacity', () => {
         'nvidia.com/gpu'
       ],
     ).toBe('4');
+  });
+});
+
+describe('UsageByNode (requests summed per node as pods come and go)', () => {
+  it('gives the same capacity, own use and free slots as the pods themselves', () => {
+    let seed = 11;
+    const random = (n: number) => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return seed % n;
+    };
+    const nodes = [node('a'), node('b'), node('c', { unschedulable: true })];
+    const usage = new UsageByNode();
+    const live = new Map<number, RemotePodUsage>();
+    for (let step = 0; step < 2000; step++) {
+      const id = random(300);
+      const previous = live.get(id);
+      if (previous) {
+        usage.remove(previous);
+        live.delete(id);
+      }
+      if (random(3) > 0) {
+        const pod: RemotePodUsage = {
+          nodeName: random(5) === 0 ? undefined : (['a', 'b', 'c'][random(3)] as string),
+          requests: podRequests({
+            containers: [{ resources: { requests: { cpu: `${random(500)}m`, memory: `${random(64)}Mi` } } }],
+          }),
+          ownDelegate: random(2) === 0,
+        };
+        usage.add(pod);
+        live.set(id, pod);
+      }
+    }
+    const pods = [...live.values()];
+    const summed = usage.list();
+    expect(summed.length).toBeLessThanOrEqual(2 * nodes.length);
+    expect(formatResourceList(computeCapacity({ nodes, pods: summed }).allocatable)).toEqual(
+      formatResourceList(computeCapacity({ nodes, pods }).allocatable),
+    );
+    expect(formatResourceList(ownDelegatesUse(nodes, summed))).toEqual(
+      formatResourceList(ownDelegatesUse(nodes, pods)),
+    );
+    const free = (list: RemotePodUsage[]) =>
+      Object.fromEntries([...freeByNode(nodes, list)].map(([name, l]) => [name, formatResourceList(l)]));
+    expect(free(summed)).toEqual(free(pods));
   });
 });

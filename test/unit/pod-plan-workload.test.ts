@@ -61,6 +61,7 @@ function facts(overrides: Partial<PodFacts> & { secret?: Partial<PodSecretFacts>
     delegateKey: 'shop/api',
     remoteName: 'west',
     synced: { hostPods: true, delegates: true },
+    delegatesCurrentThrough: NOW,
     remote: 'reachable',
     nodeOutOfService: false,
     mode: 'run',

@@ -102,6 +102,7 @@ function facts(overrides: FactsOverrides = {}) {
     synced: { hostPods: true, delegates: true },
     remote: 'reachable',
     nodeOutOfService: false,
+    delegatesCurrentThrough: NOW - 2000,
     mode: 'run',
     deleteRequestedAt: () => undefined,
     hostIP: '127.0.0.1',
@@ -204,6 +205,18 @@ describe('plan: the way in', () => {
       facts: { recall: { createdAt: NOW - 60_000 } },
       expect: ['refuse'],
       reason: 'DelegateDeleted',
+    },
+    {
+      name: 'waits while the delegate cache has not caught up with a create (its watch was broken)',
+      hostPod: host(),
+      facts: { recall: { createdAt: NOW - 60_000 }, delegatesCurrentThrough: NOW - 90_000 },
+      expect: ['requeue'],
+    },
+    {
+      name: 'waits for a create whose answer was lost while the delegate cache lags behind it',
+      hostPod: host(),
+      facts: { recall: { attemptedAt: NOW - 60_000 }, delegatesCurrentThrough: NOW - 61_000 },
+      expect: ['requeue'],
     },
     {
       name: 'fails the pod when its delegate vanished (the host pod said it was delegated)',
