@@ -259,9 +259,8 @@ export class RemoteCluster {
     }
     if (until.aborted) return;
     // Every loop stops before the node goes: a node controller still running would register it again.
-    this.controller.abort();
+    await this.stop();
     await this.node.deleteNode();
-    this.client.close();
     this.logger.info('drained remote cluster: its delegates, copies and node are gone');
   }
 }

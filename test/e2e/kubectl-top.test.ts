@@ -10,7 +10,7 @@ import { kube, uniqueSuffix } from '../support/kube.ts';
 import { type Credentials, kubeconfigCredentials, kubeletGet } from '../support/kubelet-client.ts';
 import { startSpillway } from '../support/spillway.ts';
 import { waitFor } from '../support/wait.ts';
-import { delegatesCollected, pinnedSpec, waitForRunning } from '../support/workloads.ts';
+import { pinnedSpec, tearDownVirtualNode, waitForRunning } from '../support/workloads.ts';
 
 const suffix = uniqueSuffix();
 const remoteName = `top-${suffix}`;
@@ -73,11 +73,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await host.core.deleteNamespace({ name: namespace }).catch(() => {});
-  await delegatesCollected(remote, namespace);
-  await spillway?.stop();
-  await host.core.deleteNode({ name: nodeName }).catch(() => {});
-  await remote.core.deleteNamespace({ name: namespace }).catch(() => {});
+  await tearDownVirtualNode({ host, remote, spillway, nodeName, namespaces: [namespace] });
 });
 
 describe('kubectl top', () => {

@@ -10,7 +10,7 @@ import { kube, uniqueSuffix } from '../support/kube.ts';
 import { shippedExpressions, spillwayFamilies } from '../support/monitoring.ts';
 import { startSpillway } from '../support/spillway.ts';
 import { waitFor } from '../support/wait.ts';
-import { delegatesCollected, pinnedSpec } from '../support/workloads.ts';
+import { pinnedSpec, tearDownVirtualNode } from '../support/workloads.ts';
 
 const suffix = uniqueSuffix();
 const remoteName = `metrics-${suffix}`;
@@ -47,11 +47,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await host.core.deleteNamespace({ name: namespace }).catch(() => {});
-  await delegatesCollected(remote, namespace);
-  await spillway?.stop();
-  await host.core.deleteNode({ name: nodeName }).catch(() => {});
-  await remote.core.deleteNamespace({ name: namespace }).catch(() => {});
+  await tearDownVirtualNode({ host, remote, spillway, nodeName, namespaces: [namespace] });
 });
 
 describe('the metrics endpoint', () => {
