@@ -101,6 +101,8 @@ export class SpareSockets {
 
   private dial(): Spare {
     const socket = connect({ ...this.options.connect, session: this.session });
+    // No Nagle: an interactive session's keystrokes and small frames go out at once.
+    socket.setNoDelay(true);
     socket.on('session', (session: Buffer) => {
       this.session = session;
     });
