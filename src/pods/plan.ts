@@ -17,7 +17,8 @@
 //   remote unreachable       → nothing: the delegate cache is stale; statuses are written on return
 //   no delegate              → create it, unless the pod cannot run (unsupported volume, admission,
 //                              missing references, the remote's refusal), or it existed and vanished
-//   delegate deleted remotely, not by Spillway → fail the host pod with a reason
+//   delegate deleted remotely, not by Spillway → mirror it while it stops; once it is gone, fail the
+//                              host pod with a reason (never while it may still run)
 //   otherwise                → push allowed spec changes down, mirror status up, set the deletion cost
 import type { V1EphemeralContainer, V1Pod, V1PodStatus } from '@kubernetes/client-node';
 import type { EventType } from '../kube/events.ts';
@@ -491,16 +492,19 @@ function planVerdict(hostPod: V1Pod, facts: PodFacts, verdict: WorkloadVerdict):
 }
 
 function planRunning(hostPod: V1Pod, delegate: V1Pod, facts: PodFacts): PodAction[] {
-  if (
-    delegate.metadata?.deletionTimestamp &&
-    facts.deleteRequestedAt(delegate.metadata.uid) === undefined &&
-    !isTerminal(delegate.status?.phase)
-  ) {
-    const message = `delegate pod ${facts.delegateKey} is being deleted in remote cluster ${facts.remoteName}, not by Spillway`;
-    return failWith(hostPod, facts, 'DelegateDeleted', message);
-  }
   const actions: PodAction[] = [];
-  const specActions = planSpec(hostPod, delegate, facts);
+  const deletedRemotely =
+    delegate.metadata?.deletionTimestamp !== undefined &&
+    facts.deleteRequestedAt(delegate.metadata.uid) === undefined &&
+    !isTerminal(delegate.status?.phase);
+  if (deletedRemotely) {
+    // Its containers may run on until the remote confirms them stopped (a remote node that is
+    // unreachable keeps them Terminating): the host pod fails only once the delegate is gone
+    // (planCreate), so that its replacement never runs beside it.
+    const message = `delegate pod ${facts.delegateKey} is being deleted in remote cluster ${facts.remoteName}, not by Spillway; the pod fails once it has stopped`;
+    actions.push(warning('DelegateTerminating', message));
+  }
+  const specActions = deletedRemotely ? [] : planSpec(hostPod, delegate, facts);
   actions.push(...specActions);
   // A finished delegate needs no fresh token; its host pod turns terminal with this status.
   const secret = isTerminal(delegate.status?.phase) ? undefined : facts.podSecret?.();
