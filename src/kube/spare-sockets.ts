@@ -1,15 +1,16 @@
 // TLS connections dialled ahead of time, for requests that cannot share a connection: an upgrade
 // (exec, attach, port-forward) takes its connection for good, so without a spare each one waits for a
-// TCP connect and a TLS handshake (a few milliseconds, most of what Spillway adds to an exec). A spare
-// is dialled after each use (up to `spares` wait at once); one left unused for `idleMs` is closed
-// and not replaced, so an idle process holds nothing and dials nothing. Handshakes resume the last
+// TCP connect and a TLS handshake (two round trips to a remote cluster that may be far away). A spare
+// is dialled when a taken connection closes (up to `spares` wait at once), not while its session
+// starts; one left unused for `idleMs` is closed and not replaced, so an idle process holds nothing
+// and dials nothing. Handshakes resume the last
 // TLS session, which skips the certificate exchange and checks.
 import { type ConnectionOptions, connect, type TLSSocket } from 'node:tls';
 
 export interface SpareSocketOptions {
   /** Where and how to connect (host, port, secureContext, servername, rejectUnauthorized). */
   readonly connect: ConnectionOptions;
-  /** Connections kept ready at most (default 2). */
+  /** Connections kept ready at most (default 1). */
   readonly spares?: number;
   /**
    * A spare unused this long is closed (default 20 s: under the 32 s an API server waits for a first
@@ -64,7 +65,9 @@ export class SpareSockets {
     const alive = [...this.spares].filter((spare) => !spare.socket.destroyed);
     const spare = alive.find((candidate) => candidate.connected) ?? alive[0] ?? this.dial();
     this.forget(spare);
-    this.refill();
+    // The replacement is dialled once this one is done with: its handshake (CPU in both processes)
+    // then competes with no session's critical path.
+    spare.socket.once('close', () => this.refill());
     await spare.ready;
     return spare.socket;
   }
@@ -78,7 +81,7 @@ export class SpareSockets {
 
   private refill(): void {
     // Spares still connecting count: a burst of takes does not start a burst of dials.
-    while (!this.closed && this.spares.size < (this.options.spares ?? 2)) this.addSpare();
+    while (!this.closed && this.spares.size < (this.options.spares ?? 1)) this.addSpare();
   }
 
   private addSpare(): void {

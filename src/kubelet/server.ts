@@ -172,6 +172,9 @@ export class KubeletServer {
     );
     server.on('connection', (socket: Socket) => {
       acceptedAt.set(socket, performance.now());
+      // As node:https does (the HTTP/2 server does not): no Nagle, so a session's small frames (an
+      // exec's first message, its output, its status) do not wait for the peer's delayed ACK.
+      socket.setNoDelay(true);
       this.sockets.add(socket);
       socket.once('close', () => this.sockets.delete(socket));
     });

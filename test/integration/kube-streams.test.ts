@@ -82,9 +82,10 @@ describe('follows over HTTP/2', () => {
 });
 
 describe('connections for upgrades', () => {
-  it('hands out a connected TLS socket and dials a spare for the next one', async () => {
+  it('hands out a connected TLS socket, and once it is closed a spare for the next one', async () => {
     const first = await client.upgradeSocket();
     expect(first.encrypted && !first.connecting && !first.destroyed).toBe(true);
+    first.destroy();
     await waitFor('a spare dialled', async () =>
       (await client.connectionCounts()).spareUpgrades > 0 ? true : undefined,
     );
@@ -98,7 +99,6 @@ describe('connections for upgrades', () => {
       answer += chunk.toString();
     });
     await waitFor('the answer', () => (answer.startsWith('HTTP/1.1 ') ? true : undefined));
-    first.destroy();
     second.destroy();
   });
 });

@@ -1,6 +1,6 @@
 // TLS connections dialled ahead of time (src/kube/spare-sockets.ts), against a real TLS server on
-// loopback: a take is a connected socket, a spare is dialled after it, an unused spare is closed after
-// its idle time and not replaced, one the server closes is no spare any more, close() ends the spares.
+// loopback: a take is a connected socket, a spare is dialled once it closes, an unused spare is closed
+// after its idle time and not replaced, one the server closes is no spare any more, close() ends the spares.
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { createSecureContext, createServer, type Server, type TLSSocket } from 'node:tls';
@@ -40,27 +40,28 @@ function pool(idleMs = 60_000): SpareSockets {
 }
 
 describe('spare TLS connections', () => {
-  it('hands out a connected socket, then one dialled ahead of time', async () => {
+  it('hands out a connected socket, and once it is closed dials a spare for the next one', async () => {
     const spares = pool();
     const first = await spares.take();
     expect(first.authorized && !first.connecting).toBe(true);
-    await waitFor('spares dialled', () => (spares.size === 2 ? true : undefined));
+    // No spare while the first connection is in use (its session is starting).
+    expect(spares.size).toBe(0);
+    first.destroy();
+    await waitFor('a spare dialled', () => (spares.size === 1 && accepted.size === 1 ? true : undefined));
     const second = await spares.take();
     expect(second.authorized && second !== first).toBe(true);
-    // Each take tops the spares up again; a burst of takes, never past the configured number.
-    await waitFor('spares dialled again', () => (spares.size === 2 ? true : undefined));
+    expect(spares.size).toBe(0);
+    // A burst takes fresh connections; their closing refills no more than the configured spares.
     const burst = await Promise.all([spares.take(), spares.take(), spares.take()]);
-    expect(spares.size).toBe(2);
-    for (const socket of burst) socket.destroy();
+    for (const socket of [second, ...burst]) socket.destroy();
+    await waitFor('a spare dialled again', () => (spares.size === 1 ? true : undefined));
     spares.close();
-    first.destroy();
-    second.destroy();
   });
 
   it('closes an unused spare after its idle time and dials no other', async () => {
     const spares = pool(300);
     (await spares.take()).destroy();
-    await waitFor('spares dialled', () => (spares.size > 0 ? true : undefined));
+    await waitFor('a spare dialled', () => (spares.size > 0 ? true : undefined));
     await waitFor('idle spares closed', () => (spares.size === 0 ? true : undefined));
     await waitFor('the server sees them closed', () => (accepted.size === 0 ? true : undefined));
     spares.close();
@@ -69,7 +70,7 @@ describe('spare TLS connections', () => {
   it('forgets a spare the server closed', async () => {
     const spares = pool();
     (await spares.take()).destroy();
-    await waitFor('spares connected', () => (spares.size === 2 && accepted.size === 2 ? true : undefined));
+    await waitFor('a spare connected', () => (spares.size === 1 && accepted.size === 1 ? true : undefined));
     for (const socket of accepted) socket.destroy();
     await waitFor('spares forgotten', () => (spares.size === 0 ? true : undefined));
     // The next take still gets a working connection.
@@ -82,7 +83,7 @@ describe('spare TLS connections', () => {
   it('ends its spares when closed, and takes no more', async () => {
     const spares = pool();
     (await spares.take()).destroy();
-    await waitFor('spares connected', () => (accepted.size === 2 ? true : undefined));
+    await waitFor('a spare connected', () => (accepted.size === 1 ? true : undefined));
     spares.close();
     await waitFor('the server sees them closed', () => (accepted.size === 0 ? true : undefined));
     await expect(spares.take()).rejects.toThrow('closed');
