@@ -2,7 +2,7 @@
 // negotiates h2 and carries a thousand `logs -f` on a few connections): the request and response
 // types of both, what differs between them, and the routing of paths to handlers.
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
-import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
+import type { Http2ServerRequest, Http2ServerResponse, ServerHttp2Session } from 'node:http2';
 import type { Writable } from 'node:stream';
 import { badRequest } from './http-errors.ts';
 
@@ -68,4 +68,32 @@ export function requestPath(url: string | undefined): RequestPath {
   } catch {
     throw badRequest(`malformed path ${JSON.stringify(raw)}`);
   }
+}
+
+/** An HTTP/2 connection without streams is closed after this, as HTTP/1.1's keep-alive timeout does. */
+const IDLE_SESSION_MS = 60_000;
+
+/**
+ * Closes an HTTP/2 connection once it has had no stream for `idleMs` (a caller that connects
+ * and sends nothing holds nothing for long). A connection with open streams stays, however quiet they
+ * are: an idle `logs -f` must not end.
+ */
+export function closeWhenIdle(session: ServerHttp2Session, idleMs = IDLE_SESSION_MS): void {
+  let open = 0;
+  let timer: NodeJS.Timeout | undefined;
+  const arm = () => {
+    clearTimeout(timer);
+    timer = setTimeout(() => session.close(), idleMs);
+    timer.unref();
+  };
+  arm();
+  session.on('stream', (stream) => {
+    open++;
+    clearTimeout(timer);
+    stream.once('close', () => {
+      open--;
+      if (open === 0 && !session.closed) arm();
+    });
+  });
+  session.once('close', () => clearTimeout(timer));
 }

@@ -5,7 +5,7 @@
 // is authenticated before anything else is looked at (an anonymous caller learns nothing, not even
 // which pods exist), then authorized; streaming sessions are admitted against the session limits.
 import type { IncomingMessage } from 'node:http';
-import type { Http2SecureServer } from 'node:http2';
+import type { Http2SecureServer, ServerHttp2Session } from 'node:http2';
 import { createRequire } from 'node:module';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -17,6 +17,7 @@ import { listen } from '../listen.ts';
 import { type AuthenticationOptions, Authenticator, type Identity } from './authn.ts';
 import { Authorizer, forbidden, subresourcesOf, verbOf } from './authz.ts';
 import {
+  closeWhenIdle,
   type HttpRequest,
   type HttpResponse,
   type RequestPath,
@@ -178,6 +179,7 @@ export class KubeletServer {
       this.sockets.add(socket);
       socket.once('close', () => this.sockets.delete(socket));
     });
+    server.on('session', (session: ServerHttp2Session) => closeWhenIdle(session));
     server.on('clientError', (error: NodeJS.ErrnoException, socket) => {
       if (socket.destroyed) return;
       const status =
