@@ -70,8 +70,8 @@ export function requestPath(url: string | undefined): RequestPath {
   }
 }
 
-/** An HTTP/2 connection without streams is closed after this, as HTTP/1.1's keep-alive timeout does. */
-const IDLE_SESSION_MS = 60_000;
+/** An HTTP/2 connection without streams is closed after this: node:https's keep-alive timeout for HTTP/1.1. */
+const IDLE_SESSION_MS = 5_000;
 
 /**
  * Closes an HTTP/2 connection once it has had no stream for `idleMs` (a caller that connects
