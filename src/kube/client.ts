@@ -4,17 +4,20 @@
 // renewal never waits for a socket either), retries on throttling and server hiccups that honour
 // Retry-After, inactivity timeouts, credentials fetched anew on 401, and plain-JSON responses of the
 // same shape as watch events.
-import type { Agent as HttpAgent, IncomingMessage } from 'node:http';
+import type { Agent as HttpAgent, IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { createRequire } from 'node:module';
+import type { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { createSecureContext } from 'node:tls';
+import { createSecureContext, type TLSSocket } from 'node:tls';
 import PQueue from 'p-queue';
 import type { Logger } from 'pino';
 import { apiRequestDone, rateLimiterWaiting } from '../metrics/instruments.ts';
 import { VERSION } from '../version.ts';
 import type { KubeConfig } from './credentials.ts';
 import { ApiError, isRetriable, isUnauthorized, retryAfterSecondsOf } from './errors.ts';
+import { Http2Pool } from './http2.ts';
+import { SpareSockets, tlsTarget } from './spare-sockets.ts';
 
 /** normal: rate-limited; heartbeat: leases; auth: the kubelet API's TokenReviews and SubjectAccessReviews. */
 export type Lane = 'normal' | 'heartbeat' | 'auth';
@@ -84,6 +87,20 @@ type Pool = Lane | 'stream';
 const plainHttp = () => createRequire(import.meta.url)('node:http') as typeof import('node:http');
 type Agent = HttpsAgent | HttpAgent;
 
+/** One generation of connections (see pool()). */
+interface Connections {
+  readonly agents: Record<Pool, Agent>;
+  /**
+   * Followed logs, which may stay open for hours: over HTTP/2 when the server speaks it, else over
+   * HTTP/1.1 on an unbounded pool of their own (their number is bounded by the kubelet API's session
+   * limits), so that they never take the sockets watches need. Neither is destroyed when its
+   * generation retires: the streams on it end on their own.
+   */
+  readonly follow: { readonly http2?: Http2Pool; readonly agent: Agent };
+  /** TLS connections dialled ahead of time for upgrades (exec, attach, port-forward); https only. */
+  readonly upgrades?: SpareSockets;
+}
+
 export class ClusterClient {
   readonly name: string;
   /** Replaced (never mutated) by useCredentials. */
@@ -93,7 +110,7 @@ export class ClusterClient {
   private readonly userAgent: string;
   private readonly lanes: Record<Lane, PQueue>;
   private readonly secure: boolean;
-  private agents: Promise<Record<Pool, Agent>> | undefined;
+  private agents: Promise<Connections> | undefined;
   private agentsExpireAt = 0;
   private closed = false;
 
@@ -130,6 +147,10 @@ export class ClusterClient {
 
   /** One connection pool per use, renewed every few minutes (and before exec certificates expire). */
   private pool(pool: Pool): Promise<Agent> {
+    return this.connections().then(({ agents }) => agents[pool]);
+  }
+
+  private connections(): Promise<Connections> {
     const now = Date.now();
     if (!this.agents || now >= this.agentsExpireAt) {
       const previous = this.agents;
@@ -140,20 +161,26 @@ export class ClusterClient {
         this.agentsExpireAt = 0;
       });
       if (previous) {
+        // Spares made with the old credentials are not handed out any more.
+        void previous.then(
+          ({ upgrades }) => upgrades?.close(),
+          () => {},
+        );
         setTimeout(() => {
           void previous.then(
-            (agents) => {
+            ({ agents, follow }) => {
               for (const agent of Object.values(agents)) agent.destroy();
+              follow.http2?.close();
             },
             () => {},
           );
         }, RETIRED_AGENT_MS).unref();
       }
     }
-    return this.agents.then((agents) => agents[pool]);
+    return this.agents;
   }
 
-  private async makeAgents(): Promise<Record<Pool, Agent>> {
+  private async makeAgents(): Promise<Connections> {
     const { ca, cert, key, ...verification } = this.secure
       ? await this.kubeConfig.tlsOptions()
       : { ca: undefined, cert: undefined, key: undefined };
@@ -166,7 +193,24 @@ export class ClusterClient {
         ? new HttpsAgent({ ...options, ...verification, secureContext })
         : new (plainHttp().Agent)(options);
     };
-    return { normal: make(MAX_SOCKETS), heartbeat: make(8), auth: make(8), stream: make(256) };
+    return {
+      agents: { normal: make(MAX_SOCKETS), heartbeat: make(8), auth: make(8), stream: make(256) },
+      follow: {
+        http2: secureContext
+          ? new Http2Pool({ server: this.server, secureContext, verification })
+          : undefined,
+        agent: make(Number.POSITIVE_INFINITY),
+      },
+      upgrades: secureContext
+        ? new SpareSockets({
+            connect: {
+              secureContext,
+              ...verification,
+              ...tlsTarget(this.server, (verification as { servername?: string }).servername),
+            },
+          })
+        : undefined,
+    };
   }
 
   private async headers(accept: string): Promise<Record<string, string>> {
@@ -240,6 +284,46 @@ export class ClusterClient {
     const response = await this.send(url, 'GET', headers, agent, options.idleTimeoutMs ?? 0, options.signal);
     if (isSuccess(response)) return response;
     throw apiError('GET', path, response, await readBody(response, 64 * 1024));
+  }
+
+  /**
+   * A streaming GET that may stay open for hours (a followed log), with no idle timeout: over HTTP/2
+   * when the server negotiates it (many share a connection; a slow reader holds back only its own
+   * stream), otherwise like {@link stream} on a pool of its own. Rejects with an ApiError otherwise.
+   */
+  async follow(path: string, options: StreamOptions = {}): Promise<Readable> {
+    const url = this.url(path, options.query);
+    const headers = await this.headers(options.accept ?? 'application/json');
+    const { follow } = await this.connections();
+    const response = await follow.http2?.get(url.pathname + url.search, headers, options.signal);
+    if (!response) {
+      const answer = await this.send(url, 'GET', headers, follow.agent, 0, options.signal);
+      if (isSuccess(answer)) return answer;
+      throw apiError('GET', path, answer, await readBody(answer, 64 * 1024));
+    }
+    if (response.status >= 200 && response.status < 300) return response.body;
+    throw apiError(
+      'GET',
+      path,
+      { statusCode: response.status, headers: response.headers },
+      await readBody(response.body, 64 * 1024),
+    );
+  }
+
+  /**
+   * A TLS connection to the server for one upgrade (exec, attach, port-forward; HTTP/1.1), taken from
+   * those dialled ahead of time when one is ready. The caller owns it. For https servers only.
+   */
+  async upgradeSocket(): Promise<TLSSocket> {
+    const { upgrades } = await this.connections();
+    if (!upgrades) throw new Error(`cluster ${this.name}: upgrade connections need https`);
+    return upgrades.take();
+  }
+
+  /** Connections open for follows over HTTP/2, and spare ones for upgrades (for tests and metrics). */
+  async connectionCounts(): Promise<{ http2Follows: number; spareUpgrades: number }> {
+    const { follow, upgrades } = await this.connections();
+    return { http2Follows: follow.http2?.connections ?? 0, spareUpgrades: upgrades?.size ?? 0 };
   }
 
   private send(
@@ -346,8 +430,11 @@ export class ClusterClient {
     const agents = this.agents;
     this.agents = undefined;
     void agents?.then(
-      (all) => {
-        for (const agent of Object.values(all)) agent.destroy();
+      ({ agents, follow, upgrades }) => {
+        for (const agent of Object.values(agents)) agent.destroy();
+        follow.agent.destroy();
+        follow.http2?.destroy();
+        upgrades?.close();
       },
       () => {},
     );
@@ -364,7 +451,7 @@ function isSuccess(response: IncomingMessage): boolean {
 }
 
 /** The whole body as text (at most `limit` bytes are kept; the rest is read and dropped). */
-function readBody(response: IncomingMessage, limit = Number.POSITIVE_INFINITY): Promise<string> {
+function readBody(response: Readable, limit = Number.POSITIVE_INFINITY): Promise<string> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let length = 0;
@@ -380,10 +467,17 @@ function readBody(response: IncomingMessage, limit = Number.POSITIVE_INFINITY): 
   });
 }
 
-function apiError(method: string, path: string, response: IncomingMessage, body: string): ApiError {
+function apiError(
+  method: string,
+  path: string,
+  response: { statusCode?: number; headers: IncomingHttpHeaders },
+  body: string,
+): ApiError {
   const headers: Record<string, string> = {};
   for (const [key, value] of Object.entries(response.headers)) {
-    if (value !== undefined) headers[key] = Array.isArray(value) ? value.join(', ') : value;
+    // HTTP/2's pseudo-headers (:status) are not headers.
+    if (value !== undefined && !key.startsWith(':'))
+      headers[key] = Array.isArray(value) ? value.join(', ') : value;
   }
   return new ApiError(response.statusCode ?? 0, `${method} ${path} failed`, body, headers);
 }

@@ -6,11 +6,11 @@
 // which its new tokens are refused with 429 without asking the host, and reviews travel on the host
 // client's own `auth` lane with a bounded backlog.
 import { createHash } from 'node:crypto';
-import type { IncomingMessage } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import { LRUCache } from 'lru-cache';
 import type { ClusterClient } from '../kube/client.ts';
 import { messageOf } from '../kube/errors.ts';
+import type { HttpRequest } from './http.ts';
 import { KubeletError } from './http-errors.ts';
 import { authentications, tokenReviews } from './telemetry.ts';
 
@@ -108,7 +108,7 @@ export class Authenticator {
   }
 
   /** The caller's identity; throws 401 when the request proves none, 429 when its source is over budget. */
-  async authenticate(req: IncomingMessage): Promise<Identity> {
+  async authenticate(req: HttpRequest): Promise<Identity> {
     const socket = req.socket as TLSSocket;
     // Verified against the host's client CA by the TLS layer (requestCert, rejectUnauthorized: false).
     if (socket.authorized) {

@@ -1,6 +1,5 @@
 // The one place where failures become HTTP statuses on the kubelet API, as a kubelet answers: a short
 // plain-text body that the API server relays to kubectl. 5xx are logged as errors, 4xx as debug.
-import type { ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import {
@@ -11,6 +10,7 @@ import {
   messageOf,
   statusCodeOf,
 } from '../kube/errors.ts';
+import type { HttpResponse } from './http.ts';
 
 /** A failure with a status the caller chose (bad parameters, unknown pod, refused caller). */
 export class KubeletError extends Error {
@@ -61,7 +61,7 @@ function log(logger: Logger, status: number, error: unknown): void {
   else logger.debug(fields, 'kubelet API request refused');
 }
 
-export function sendError(res: ServerResponse, error: unknown, logger: Logger): void {
+export function sendError(res: HttpResponse, error: unknown, logger: Logger): void {
   const status = httpStatusOf(error);
   log(logger, status, error);
   if (res.headersSent) {

@@ -1,7 +1,7 @@
 // GET /containerLogs/{namespace}/{pod}/{container}: the delegate's log, streamed from the remote API
 // server's pods/log with backpressure; the remote stream is closed as soon as the client goes away.
-import type { IncomingMessage, ServerResponse } from 'node:http';
 import { pipeline } from 'node:stream/promises';
+import { bodyOf, type HttpRequest, type HttpResponse, responseGone } from './http.ts';
 import { badRequest } from './http-errors.ts';
 import type { ResolvedPod } from './resolve.ts';
 
@@ -55,8 +55,8 @@ export function remoteLogQuery(container: string, query: URLSearchParams): URLSe
 }
 
 export async function serveLogs(
-  req: IncomingMessage,
-  res: ServerResponse,
+  _req: HttpRequest,
+  res: HttpResponse,
   target: ResolvedPod,
   container: string,
   query: URLSearchParams,
@@ -68,20 +68,22 @@ export async function serveLogs(
   // The client went away: stop following in the remote at once.
   res.once('close', () => controller.abort());
   // A failure (404, 400) is an ApiError carrying the remote's Status, mapped to the same HTTP status.
-  // The body is a Node stream read only as fast as it is consumed (a 16 KiB buffer): a slow client
-  // leaves the remote's bytes in the remote's socket, not in memory here.
-  const response = await client.stream(path, {
-    query: Object.fromEntries(remoteQuery),
-    accept: '*/*',
-    signal: controller.signal,
-  });
-  res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8', 'transfer-encoding': 'chunked' });
-  res.flushHeaders();
+  // The body is a Node stream read only as fast as it is consumed (a 16 KiB buffer, and over HTTP/2
+  // the stream's 64 KiB window): a slow client leaves the remote's bytes in the remote, not in memory
+  // here. A followed log may stay open for hours: it goes over HTTP/2 where the remote speaks it, so
+  // that a thousand of them share a few connections instead of holding one each.
+  const request = { query: Object.fromEntries(remoteQuery), accept: '*/*', signal: controller.signal };
+  const response = remoteQuery.has('follow')
+    ? await client.follow(path, request)
+    : await client.stream(path, request);
+  // Chunked over HTTP/1.1 (no length is known); HTTP/2 has no such header.
+  res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8' });
+  res.flushHeaders?.();
   try {
     // pipeline applies backpressure: a slow reader slows the remote stream instead of filling memory.
-    await pipeline(response, res);
+    await pipeline(response, bodyOf(res));
   } catch (error) {
     if (!controller.signal.aborted) throw error;
   }
-  if (req.destroyed) controller.abort();
+  if (responseGone(res)) controller.abort();
 }

@@ -1,11 +1,9 @@
 // WebSocket connections to a remote API server's streaming subresources (exec, attach, port-forward),
 // authenticated with the remote's credentials. Failures to connect carry the server's status and message.
 //
-// Each session is a connection of its own (an upgraded connection cannot be shared), so the TLS
-// handshake is on every exec's critical path: the remote's last TLS session is resumed (a ticket kept
-// per remote, dropped when its credentials change), which skips the certificate exchange and checks.
-import type { RequestOptions } from 'node:https';
-import { type ConnectionOptions, connect, type TLSSocket } from 'node:tls';
+// Each session is a connection of its own (an upgraded connection cannot be shared): it is one the
+// remote's client dialled ahead of time (TLS established) when one is ready, so that the upgrade
+// request goes out at once instead of after a TCP connect and a TLS handshake.
 import WebSocket from 'ws';
 import type { ClusterClient } from '../kube/client.ts';
 import { KubeletError } from './http-errors.ts';
@@ -17,46 +15,6 @@ export interface RemoteWebSocketOptions {
   readonly timer?: PhaseTimer;
 }
 
-interface TlsSessionCache {
-  /** The credentials the session was made with: another kubeconfig, another identity. */
-  readonly kubeConfig: ClusterClient['kubeConfig'];
-  session?: Buffer;
-}
-
-const sessions = new WeakMap<ClusterClient, TlsSessionCache>();
-
-function sessionCacheOf(client: ClusterClient): TlsSessionCache {
-  let cache = sessions.get(client);
-  if (!cache || cache.kubeConfig !== client.kubeConfig) {
-    cache = { kubeConfig: client.kubeConfig };
-    sessions.set(client, cache);
-  }
-  return cache;
-}
-
-/** ws's own TLS connect (no IPC path, no SNI for an IP address), resuming the remote's last session. */
-function tlsConnector(cache: TlsSessionCache, timer: PhaseTimer | undefined) {
-  return (options: ConnectionOptions & { path?: string; host?: string }): TLSSocket => {
-    const host = options.host ?? '';
-    const socket = connect({
-      ...options,
-      path: undefined,
-      servername: options.servername ?? (/^[\d.]+$|:/.test(host) ? '' : host),
-      session: cache.session,
-    });
-    socket.on('session', (session: Buffer) => {
-      cache.session = session;
-    });
-    socket.once('secureConnect', () => timer?.mark('remote-tls'));
-    // A session the server no longer takes is not offered again.
-    socket.once('error', () => {
-      if (!socket.isSessionReused()) return;
-      cache.session = undefined;
-    });
-    return socket;
-  };
-}
-
 export async function openRemoteWebSocket(
   client: ClusterClient,
   path: string,
@@ -65,20 +23,23 @@ export async function openRemoteWebSocket(
   { signal, timer }: RemoteWebSocketOptions = {},
 ): Promise<WebSocket> {
   const url = new URL(`${client.server}${path}?${query.toString()}`);
-  url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
-  const options: RequestOptions = { headers: {} };
-  await client.kubeConfig.applyToHTTPSOptions(options);
+  const secure = url.protocol === 'https:';
+  url.protocol = secure ? 'wss:' : 'ws:';
+  // The connection is one dialled ahead of time when one is ready (see kube/spare-sockets.ts).
+  const [authorization, connection] = await Promise.all([
+    client.kubeConfig.authorization(),
+    secure ? client.upgradeSocket() : undefined,
+  ]).catch((error: Error) => {
+    throw new KubeletError(502, `remote cluster ${client.name}: ${error.message}`);
+  });
+  timer?.mark('remote-tls');
+  if (signal?.aborted) {
+    connection?.destroy();
+    signal.throwIfAborted();
+  }
   const socket = new WebSocket(url, [...protocols], {
-    ca: options.ca,
-    cert: options.cert,
-    key: options.key,
-    headers: options.headers as Record<string, string>,
-    rejectUnauthorized: options.rejectUnauthorized,
-    // tls.connect options pass through ws to the TLS socket.
-    ...(options.servername ? ({ servername: options.servername } as object) : {}),
-    ...(url.protocol === 'wss:'
-      ? ({ createConnection: tlsConnector(sessionCacheOf(client), timer) } as object)
-      : {}),
+    headers: authorization ? { authorization } : {},
+    ...(connection ? ({ createConnection: () => connection } as object) : {}),
     handshakeTimeout: 30_000,
     perMessageDeflate: false,
     maxPayload: 64 * 1024 * 1024,

@@ -2,21 +2,21 @@
 // with the command's output (stdout and stderr together). The output is held until the command ends
 // (so a failure can still be a 500, as a kubelet answers it) up to the session's buffer; beyond that
 // it streams with a 200 and a failure cuts the response short.
-import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Writable } from 'node:stream';
 import type { KubeStatus } from '../kube/errors.ts';
+import { type HttpRequest, type HttpResponse, responseGone } from './http.ts';
 import { badRequest, KubeletError } from './http-errors.ts';
 import { bridge, type InboundStreams, openRemoteCommand, type SessionContext } from './remotecommand.ts';
 
 /** The response body that stdout and stderr share, interleaved as they come. */
 class RunOutput {
-  private readonly res: ServerResponse;
+  private readonly res: HttpResponse;
   private readonly limit: number;
   private held: Buffer[] = [];
   private heldBytes = 0;
   private committed = false;
 
-  constructor(res: ServerResponse, limit: number) {
+  constructor(res: HttpResponse, limit: number) {
     this.res = res;
     this.limit = limit;
   }
@@ -32,7 +32,7 @@ class RunOutput {
   }
 
   private write(chunk: Buffer, callback: (error?: Error | null) => void): void {
-    if (this.res.destroyed) {
+    if (responseGone(this.res)) {
       callback(new Error('the client went away'));
       return;
     }
@@ -58,7 +58,7 @@ class RunOutput {
 
   /** The command ended: a 200 with its output, or (if nothing was sent yet) a 500 saying why. */
   finish(status: KubeStatus): void {
-    if (this.res.destroyed) return;
+    if (responseGone(this.res)) return;
     const failed = status.status !== 'Success';
     if (!this.committed) {
       if (failed) this.held = [];
@@ -73,8 +73,8 @@ class RunOutput {
 }
 
 export async function serveRun(
-  _req: IncomingMessage,
-  res: ServerResponse,
+  _req: HttpRequest,
+  res: HttpResponse,
   context: SessionContext,
   container: string,
   query: URLSearchParams,

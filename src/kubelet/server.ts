@@ -1,20 +1,31 @@
 // The kubelet HTTPS API of every virtual node, on one address and port: logs, exec, attach, run,
-// port-forward, resource metrics, stats, pods and healthz. Plain requests go through express;
-// streaming upgrades (SPDY/3.1 and WebSocket) are taken from the raw 'upgrade' event. Every request
+// port-forward, resource metrics, stats, pods and healthz. Plain requests come over HTTP/1.1 or HTTP/2
+// (ALPN; an API server's kubelet client takes h2, so a thousand `logs -f` share a few connections);
+// streaming upgrades (SPDY/3.1 and WebSocket) are HTTP/1.1, taken from the raw 'upgrade' event. Every request
 // is authenticated before anything else is looked at (an anonymous caller learns nothing, not even
 // which pods exist), then authorized; streaming sessions are admitted against the session limits.
-import type { IncomingMessage, ServerResponse } from 'node:http';
-import { createServer, type Server } from 'node:https';
+import type { IncomingMessage } from 'node:http';
+import type { Http2SecureServer, ServerHttp2Session } from 'node:http2';
+import { createRequire } from 'node:module';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
-import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Logger } from 'pino';
 import type { ClusterClient } from '../kube/client.ts';
 import { messageOf } from '../kube/errors.ts';
 import { listen } from '../listen.ts';
 import { type AuthenticationOptions, Authenticator, type Identity } from './authn.ts';
 import { Authorizer, forbidden, subresourcesOf, verbOf } from './authz.ts';
+import {
+  closeWhenIdle,
+  type HttpRequest,
+  type HttpResponse,
+  type RequestPath,
+  requestPath,
+  responseGone,
+  send,
+  sendJson,
+} from './http.ts';
 import { badRequest, KubeletError, rejectUpgrade, sendError } from './http-errors.ts';
 import { serveLogs } from './logs.ts';
 import { ResourceMetrics } from './metrics.ts';
@@ -49,11 +60,18 @@ export interface KubeletServerOptions {
 
 type Streaming = 'exec' | 'attach' | 'portForward';
 
+/** HTTP/2 streams one client connection may have open at once. */
+const MAX_STREAMS_PER_CONNECTION = 250;
+
 const kindOf: Record<Streaming, SessionKind> = { exec: 'exec', attach: 'attach', portForward: 'portforward' };
 
-function param(req: Request, name: string): string | undefined {
-  const value = (req.params as Record<string, string | string[] | undefined>)[name];
-  return Array.isArray(value) ? value[0] : value;
+/** /{group}/{leaf} or /{group}/nodes/{node}/{leaf}, with the node named if any; undefined for other paths. */
+function nodeScoped(segments: readonly string[], group: string, leaf: string): { node?: string } | undefined {
+  const [first, ...rest] = segments;
+  if (first !== group || rest.at(-1) !== leaf) return undefined;
+  if (rest.length === 1) return {};
+  if (rest.length === 3 && rest[0] === 'nodes') return { node: rest[1] };
+  return undefined;
 }
 
 /** /exec|/attach/{ns}/{pod}[/{uid}]/{container} and /portForward/{ns}/{pod}[/{uid}]; throws URIError on bad escapes. */
@@ -75,8 +93,8 @@ export function parseStreamingPath(
  * Releases a session when its connection closes; false (released already) when it closed while the
  * request was being authorized.
  */
-function releaseOnClose(connection: Duplex | ServerResponse, release: () => void): boolean {
-  if (connection.destroyed) {
+function releaseOnClose(connection: Duplex | HttpResponse, release: () => void): boolean {
+  if ('writeHead' in connection ? responseGone(connection) : connection.destroyed) {
     release();
     return false;
   }
@@ -87,14 +105,6 @@ function releaseOnClose(connection: Duplex | ServerResponse, release: () => void
 /** When each client connection was accepted (for session timings). */
 const acceptedAt = new WeakMap<Duplex, number>();
 
-const identities = new WeakMap<IncomingMessage, Identity>();
-
-function identityOf(req: IncomingMessage): Identity {
-  const identity = identities.get(req);
-  if (!identity) throw new KubeletError(401, 'Unauthorized');
-  return identity;
-}
-
 export class KubeletServer {
   private readonly options: KubeletServerOptions;
   private readonly authn: Authenticator;
@@ -104,7 +114,7 @@ export class KubeletServer {
   private readonly sockets = new Set<Duplex>();
   private readonly warnedRelays = new Set<string>();
   private lastRefusalLog = 0;
-  private server: Server | undefined;
+  private server: Http2SecureServer | undefined;
   private clientCA = '';
 
   constructor(options: KubeletServerOptions) {
@@ -141,15 +151,20 @@ export class KubeletServer {
     const { certificate, logger } = this.options;
     this.clientCA = this.options.clientCA ?? (await hostClientCA(this.options.host));
     await certificate.start(signal);
-    const server = createServer(
+    const http2 = createRequire(import.meta.url)('node:http2') as typeof import('node:http2');
+    const server = http2.createSecureServer(
       {
         ...this.secureContextOptions(),
         // The API server presents a client certificate; metrics-server and people present tokens.
         requestCert: true,
         rejectUnauthorized: false,
         minVersion: 'TLSv1.2',
+        // Upgrades (exec, attach, port-forward) and clients without ALPN speak HTTP/1.1.
+        allowHTTP1: true,
+        // As a kubelet (Go's default): an API server opens another connection past this many.
+        settings: { maxConcurrentStreams: MAX_STREAMS_PER_CONNECTION },
       },
-      this.app(),
+      (req, res) => void this.handle(req, res),
     );
     this.server = server;
     server.on(
@@ -158,9 +173,13 @@ export class KubeletServer {
     );
     server.on('connection', (socket: Socket) => {
       acceptedAt.set(socket, performance.now());
+      // As node:https does (the HTTP/2 server does not): no Nagle, so a session's small frames (an
+      // exec's first message, its output, its status) do not wait for the peer's delayed ACK.
+      socket.setNoDelay(true);
       this.sockets.add(socket);
       socket.once('close', () => this.sockets.delete(socket));
     });
+    server.on('session', (session: ServerHttp2Session) => closeWhenIdle(session));
     server.on('clientError', (error: NodeJS.ErrnoException, socket) => {
       if (socket.destroyed) return;
       const status =
@@ -208,12 +227,7 @@ export class KubeletServer {
   }
 
   /** Throws 403 unless the identity has the request's permission on every node named. */
-  private async authorizeNodes(
-    identity: Identity,
-    req: IncomingMessage,
-    path: string,
-    nodes: readonly string[],
-  ) {
+  private async authorizeNodes(identity: Identity, req: HttpRequest, path: string, nodes: readonly string[]) {
     const verb = verbOf(req.method, path);
     for (const node of nodes) await this.authz.authorize(identity, verb, subresourcesOf(path), node);
   }
@@ -225,7 +239,7 @@ export class KubeletServer {
    */
   private async authorizePod(
     identity: Identity,
-    req: IncomingMessage,
+    req: HttpRequest,
     path: string,
     pod: { namespace: string; name: string; uid?: string },
   ): Promise<ResolvedPod> {
@@ -246,12 +260,7 @@ export class KubeletServer {
   }
 
   /** Counts a streaming session against the limits; returns the release function. */
-  private admit(
-    kind: SessionKind,
-    target: ResolvedPod,
-    identity: Identity,
-    req: IncomingMessage,
-  ): () => void {
+  private admit(kind: SessionKind, target: ResolvedPod, identity: Identity, req: HttpRequest): () => void {
     if (identity.method === 'x509' && req.headers['x-forwarded-for'] && !this.sessions.isRelay(identity)) {
       // Requests relayed by an API server carry X-Forwarded-For; one not listed as such is limited
       // as a single user, which would cap every user behind it.
@@ -277,77 +286,64 @@ export class KubeletServer {
     }
   }
 
-  private app(): express.Express {
-    const app = express();
+  /** Every plain request, over HTTP/1.1 or HTTP/2: authenticated first, whatever the path. */
+  private async handle(req: HttpRequest, res: HttpResponse): Promise<void> {
+    const { logger } = this.options;
+    try {
+      const identity = await this.authn.authenticate(req);
+      await this.route(req, res, identity, requestPath(req.url));
+    } catch (error) {
+      sendError(res, error, logger);
+    }
+  }
+
+  private async route(req: HttpRequest, res: HttpResponse, identity: Identity, path: RequestPath) {
     const { resolver, logger } = this.options;
-    app.disable('x-powered-by');
-    // Authentication comes first, for every path.
-    app.use(async (req: Request, _res: Response, next: NextFunction) => {
-      identities.set(req, await this.authn.authenticate(req));
-      next();
-    });
-    app.get('/healthz', (_req, res) => res.type('text/plain').send('ok'));
-    app.get('/containerLogs/:namespace/:pod/:container', async (req: Request, res: Response) => {
-      const identity = identityOf(req);
-      const { namespace = '', pod = '', container = '' } = req.params as Record<string, string | undefined>;
-      const target = await this.authorizePod(identity, req, req.path, { namespace, name: pod });
+    const [first, ...rest] = path.segments;
+    const get = req.method === 'GET' || req.method === 'HEAD';
+    if (first === 'healthz' && rest.length === 0 && get) return send(res, 200, 'text/plain', 'ok');
+    if (first === 'containerLogs') {
+      const [namespace, pod, container] = rest;
+      if (!get || rest.length !== 3 || !namespace || !pod || !container) {
+        res.setHeader('allow', 'GET');
+        return send(res, 405, 'text/plain', '405: Method Not Allowed\n');
+      }
+      const target = await this.authorizePod(identity, req, path.raw, { namespace, name: pod });
       const release = this.admit('logs', target, identity, req);
       if (!releaseOnClose(res, release)) return;
-      await serveLogs(req, res, target, container, new URLSearchParams(req.url.split('?')[1] ?? ''));
-    });
-    app.all('/containerLogs/*path', (_req, res) => {
-      res.status(405).set('Allow', 'GET').type('text/plain').send('405: Method Not Allowed\n');
-    });
-    app.post(
-      ['/run/:namespace/:pod/:container', '/run/:namespace/:pod/:uid/:container'],
-      async (req: Request, res: Response) => {
-        const identity = identityOf(req);
-        const {
-          namespace = '',
-          pod = '',
-          uid,
-          container = '',
-        } = req.params as Record<string, string | undefined>;
-        const target = await this.authorizePod(identity, req, req.path, { namespace, name: pod, uid });
-        const release = this.admit('run', target, identity, req);
-        if (!releaseOnClose(res, release)) return;
-        await serveRun(
-          req,
-          res,
-          this.context(target, logger),
-          container,
-          new URLSearchParams(req.url.split('?')[1] ?? ''),
-        );
-      },
-    );
-    app.get(['/metrics/resource', '/metrics/nodes/:node/resource'], async (req: Request, res: Response) => {
-      const node = this.singleNode(param(req, 'node'));
-      await this.authorizeNodes(identityOf(req), req, req.path, [node]);
-      res
-        .type('text/plain; version=0.0.4')
-        .send(await this.metrics.resourceMetricsText(resolver.remoteOfNode(node)));
-    });
-    app.get(['/stats/summary', '/stats/nodes/:node/summary'], async (req: Request, res: Response) => {
-      const node = this.singleNode(param(req, 'node') ?? (req.query.node as string | undefined));
-      await this.authorizeNodes(identityOf(req), req, req.path, [node]);
-      res.json(await this.metrics.summary(resolver.remoteOfNode(node)));
-    });
-    app.get('/pods', async (req: Request, res: Response) => {
+      return serveLogs(req, res, target, container, path.query);
+    }
+    if (first === 'run' && req.method === 'POST' && (rest.length === 4 || rest.length === 5)) {
+      const [namespace = '', pod = ''] = rest;
+      const uid = rest.length === 5 ? rest[2] : undefined;
+      const container = rest.at(-1) as string;
+      const target = await this.authorizePod(identity, req, path.raw, { namespace, name: pod, uid });
+      const release = this.admit('run', target, identity, req);
+      if (!releaseOnClose(res, release)) return;
+      return serveRun(req, res, this.context(target, logger), container, path.query);
+    }
+    const metrics = get ? nodeScoped(path.segments, 'metrics', 'resource') : undefined;
+    if (metrics) {
+      const node = this.singleNode(metrics.node);
+      await this.authorizeNodes(identity, req, path.raw, [node]);
+      const text = await this.metrics.resourceMetricsText(resolver.remoteOfNode(node));
+      return send(res, 200, 'text/plain; version=0.0.4', text);
+    }
+    const stats = get ? nodeScoped(path.segments, 'stats', 'summary') : undefined;
+    if (stats) {
+      const node = this.singleNode(stats.node ?? path.query.get('node') ?? undefined);
+      await this.authorizeNodes(identity, req, path.raw, [node]);
+      return sendJson(res, await this.metrics.summary(resolver.remoteOfNode(node)));
+    }
+    if (first === 'pods' && rest.length === 0 && get) {
       const nodes = resolver.nodeNames();
-      await this.authorizeNodes(identityOf(req), req, req.path, nodes);
+      await this.authorizeNodes(identity, req, path.raw, nodes);
       const items = nodes.flatMap((node) => resolver.remoteOfNode(node).pods.hostPods.list());
-      res.json({ kind: 'PodList', apiVersion: 'v1', metadata: {}, items });
-    });
-    app.all(['/exec/*path', '/attach/*path', '/portForward/*path'], (_req, res) => {
-      res.status(400).type('text/plain').send('Upgrade request required\n');
-    });
-    app.use((_req, res) => {
-      res.status(404).type('text/plain').send('404 page not found\n');
-    });
-    app.use((error: unknown, _req: Request, res: Response, _next: NextFunction) =>
-      sendError(res as ServerResponse, error, logger),
-    );
-    return app;
+      return sendJson(res, { kind: 'PodList', apiVersion: 'v1', metadata: {}, items });
+    }
+    if (first === 'exec' || first === 'attach' || first === 'portForward')
+      return send(res, 400, 'text/plain', 'Upgrade request required\n');
+    return send(res, 404, 'text/plain', '404 page not found\n');
   }
 
   private context(target: ResolvedPod, logger: Logger, timer?: PhaseTimer): SessionContext {
