@@ -17,36 +17,34 @@
 //   remote unreachable       → nothing: the delegate cache is stale; statuses are written on return
 //   no delegate              → create it, unless the pod cannot run (unsupported volume, admission,
 //                              missing references, the remote's refusal), or it existed and vanished
-//   delegate deleted remotely, not by Spillway → fail the host pod with a reason
+//   delegate deleted remotely, not by Spillway → mirror it while it stops; once it is gone, fail the
+//                              host pod with a reason (never while it may still run)
 //   otherwise                → push allowed spec changes down, mirror status up, set the deletion cost
-import type { V1EphemeralContainer, V1Pod, V1PodStatus } from '@kubernetes/client-node';
-import type { EventType } from '../kube/events.ts';
+import type { V1Pod } from '@kubernetes/client-node';
 import { LABEL_HOST_POD_UID } from '../ownership.ts';
-import type { AdmissionRefusal } from './admission.ts';
 import { ANNOTATION_DELETION_COST, delegateUpdate } from './forge.ts';
-import type { ContainerResize } from './live.ts';
-import type { PodRecall } from './memory.ts';
+import { deleteDelegate, failWith, refOf, refuse, requeue, statusWrite, warning } from './plan-actions.ts';
+import type { PodAction, PodFacts, PodPolicy } from './plan-facts.ts';
 import {
   forCreate,
   liveChanges,
   maintain,
-  type PodSecretFacts,
   podSecretBeforeCreate,
   podSecretCleanup,
   sooner,
   type WorkloadVerdict,
 } from './plan-workload.ts';
-import type { PodSecretWrite } from './pod-secret.ts';
-import type { Reference } from './references.ts';
-import {
-  CONDITION_DELEGATED,
-  failedStatus,
-  hostStatusFromDelegate,
-  isTerminal,
-  statusesEqual,
-  type Verdict,
-  withVerdict,
-} from './status.ts';
+import { CONDITION_DELEGATED, hostStatusFromDelegate, isTerminal, type Verdict } from './status.ts';
+
+export { statusWrite } from './plan-actions.ts';
+export type {
+  ObjectRef,
+  PodAction,
+  PodFacts,
+  PodPolicy,
+  ReferenceCheck,
+  StatusWrite,
+} from './plan-facts.ts';
 
 /** The taint of upstream non-graceful node shutdown: the operator says the node (here, the remote) is gone. */
 export const TAINT_OUT_OF_SERVICE = 'node.kubernetes.io/out-of-service';
@@ -58,134 +56,6 @@ export const GRACE_SLACK_MS = 2_000;
 export const REASON_REMOTE_REMOVED = 'RemoteClusterRemoved';
 /** Controller kinds that promise at most one pod per identity: never released while their fate is unknown. */
 export const NEVER_RELEASED_KINDS: ReadonlySet<string> = new Set(['StatefulSet']);
-
-export interface ObjectRef {
-  readonly namespace: string;
-  readonly name: string;
-  readonly uid: string;
-}
-
-/** Everything the executor may be asked to do. New kinds (Services, tokens…) extend this union. */
-export type PodAction =
-  | { readonly kind: 'createDelegate'; readonly delegate: V1Pod; readonly references: readonly Reference[] }
-  | {
-      readonly kind: 'patchDelegate';
-      readonly target: ObjectRef;
-      readonly resourceVersion: string;
-      readonly patch: Record<string, unknown>;
-    }
-  | {
-      readonly kind: 'deleteDelegate';
-      readonly target: ObjectRef;
-      readonly gracePeriodSeconds?: number;
-      readonly why: string;
-    }
-  | { readonly kind: 'writeStatus'; readonly write: StatusWrite }
-  /** A status saying why the pod cannot run, and a Warning event saying the same (only when it changed). */
-  | {
-      readonly kind: 'refuse';
-      readonly reason: string;
-      readonly message: string;
-      readonly write: StatusWrite;
-    }
-  | {
-      readonly kind: 'event';
-      readonly type: EventType;
-      readonly reason: string;
-      readonly message: string;
-      /** Recorded once per pod and reason, not on every reconcile. */
-      readonly once: boolean;
-    }
-  | { readonly kind: 'finalize'; readonly why: string }
-  /** Has the virtual node publish its capped capacity before a refusal for lack of room is written. */
-  | { readonly kind: 'flushCapacity' }
-  | { readonly kind: 'setDeletionCost'; readonly cost: number }
-  | { readonly kind: 'markUnschedulable'; readonly since: number }
-  | { readonly kind: 'clearUnschedulable' }
-  | { readonly kind: 'markSpecInSync'; readonly host: string; readonly delegate: string }
-  /** The host pod is gone: forget it (memory, reflection usage). */
-  | { readonly kind: 'forget' }
-  | { readonly kind: 'requeue'; readonly afterMs: number }
-  /** The pod's own Secret in the remote (host tokens, downward files), written before its delegate needs it. */
-  | { readonly kind: 'writePodSecret'; readonly write: PodSecretWrite }
-  | { readonly kind: 'deletePodSecret'; readonly target: ObjectRef; readonly why: string }
-  /** `kubectl debug`: ephemeral containers the host pod has and the delegate lacks (ephemeralcontainers subresource). */
-  | {
-      readonly kind: 'addEphemeralContainers';
-      readonly target: ObjectRef;
-      readonly resourceVersion: string;
-      readonly containers: readonly V1EphemeralContainer[];
-    }
-  /** In-place resize of the delegate's containers (resize subresource). */
-  | {
-      readonly kind: 'resizeDelegate';
-      readonly target: ObjectRef;
-      readonly resourceVersion: string;
-      readonly containers: readonly ContainerResize[];
-    }
-  /** Nothing will ever change this pod's fate; do not retry. */
-  | { readonly kind: 'giveUp'; readonly message: string };
-
-export interface StatusWrite {
-  /** The merge patch of the status (fields that went away are null). */
-  readonly patch: Record<string, unknown>;
-  /** The full status after the write, remembered until the informer shows it. */
-  readonly status: V1PodStatus;
-  /** Precondition: the host pod as we saw it (or as our last write left it). */
-  readonly resourceVersion: string;
-}
-
-export interface ReferenceCheck {
-  /** Mandatory references whose host object does not exist. */
-  readonly missing: readonly Reference[];
-  /** Same-named objects in the remote that are not ours (never overwritten). */
-  readonly conflicts: readonly string[];
-  /** What the delegate uses (the copies are written before it is created). */
-  readonly references: readonly Reference[];
-}
-
-export interface PodPolicy {
-  readonly unschedulable: { readonly policy: 'wait' | 'fail'; readonly timeoutSeconds: number };
-  /** How long a new delegate may stay Pending before its status is written (coalesces Pending→Running). */
-  readonly statusSettleMs: number;
-  /** The pod-deletion-cost of mirrored ReplicaSet pods, or null; false once the host refused the patch. */
-  readonly deletionCost: number | null;
-  readonly deletionCostAllowed: boolean;
-  /** Controller kinds whose pods are released after their grace while the remote is unreachable. */
-  readonly releaseKinds: ReadonlySet<string>;
-}
-
-export interface PodFacts {
-  readonly now: number;
-  /** The delegate's namespace/name in the remote cluster. */
-  readonly delegateKey: string;
-  readonly remoteName: string;
-  readonly synced: { readonly hostPods: boolean; readonly delegates: boolean };
-  /** The latest moment up to which every delegate change is in the delegate cache (ms since epoch). */
-  readonly delegatesCurrentThrough: number;
-  /** unreachable: longer than the grace period; connecting: not reached yet since start. */
-  readonly remote: 'reachable' | 'connecting' | 'unreachable';
-  readonly nodeOutOfService: boolean;
-  /** run: mirror; drain: the remote is being removed (delete delegates, then fail host pods). */
-  readonly mode: 'run' | 'drain';
-  readonly recall: PodRecall;
-  /** When Spillway last asked the remote to delete this delegate (undefined: never). */
-  readonly deleteRequestedAt: (delegateUid: string | undefined) => number | undefined;
-  readonly policy: PodPolicy;
-  readonly hostIP: string;
-  /** The forged delegate. Called only when needed (creating, or the spec may have changed). */
-  readonly desired: () => V1Pod;
-  /** Why the virtual node refuses the pod outright (DaemonSet, no room on any remote node). */
-  readonly admission: () => AdmissionRefusal | undefined;
-  /** The pod's references as the reflection caches see them. */
-  readonly references: () => ReferenceCheck;
-  /** The pod's own Secret in the remote (undefined: the feature is off; see pod-secret.ts). */
-  readonly podSecret?: () => PodSecretFacts;
-  /** Why the pod's namespace does not let it run here (its offloading policy; see src/namespaces/). */
-  readonly namespacePolicy?: () => WorkloadVerdict | undefined;
-  /** Why the pod's claims cannot be used here, or not yet (undefined: claims are refused outright). */
-  readonly volumes?: () => WorkloadVerdict | undefined;
-}
 
 /** Volume kinds a delegate cannot use: the claim or disk lives in the host cluster. */
 const UNSUPPORTED_VOLUMES = ['persistentVolumeClaim', 'ephemeral'] as const;
@@ -491,16 +361,19 @@ function planVerdict(hostPod: V1Pod, facts: PodFacts, verdict: WorkloadVerdict):
 }
 
 function planRunning(hostPod: V1Pod, delegate: V1Pod, facts: PodFacts): PodAction[] {
-  if (
-    delegate.metadata?.deletionTimestamp &&
-    facts.deleteRequestedAt(delegate.metadata.uid) === undefined &&
-    !isTerminal(delegate.status?.phase)
-  ) {
-    const message = `delegate pod ${facts.delegateKey} is being deleted in remote cluster ${facts.remoteName}, not by Spillway`;
-    return failWith(hostPod, facts, 'DelegateDeleted', message);
-  }
   const actions: PodAction[] = [];
-  const specActions = planSpec(hostPod, delegate, facts);
+  const deletedRemotely =
+    delegate.metadata?.deletionTimestamp !== undefined &&
+    facts.deleteRequestedAt(delegate.metadata.uid) === undefined &&
+    !isTerminal(delegate.status?.phase);
+  if (deletedRemotely) {
+    // Its containers may run on until the remote confirms them stopped (a remote node that is
+    // unreachable keeps them Terminating): the host pod fails only once the delegate is gone
+    // (planCreate), so that its replacement never runs beside it.
+    const message = `delegate pod ${facts.delegateKey} is being deleted in remote cluster ${facts.remoteName}, not by Spillway; the pod fails once it has stopped`;
+    actions.push(warning('DelegateTerminating', message));
+  }
+  const specActions = deletedRemotely ? [] : planSpec(hostPod, delegate, facts);
   actions.push(...specActions);
   // A finished delegate needs no fresh token; its host pod turns terminal with this status.
   const secret = isTerminal(delegate.status?.phase) ? undefined : facts.podSecret?.();
@@ -609,85 +482,4 @@ function deletionCost(hostPod: V1Pod, facts: PodFacts): number | undefined {
 
 function delegatedCondition(pod: V1Pod) {
   return pod.status?.conditions?.find((c) => c.type === CONDITION_DELEGATED);
-}
-
-/** The write that brings the host status to `status`, or undefined when it is that already. */
-export function statusWrite(hostPod: V1Pod, facts: PodFacts, status: V1PodStatus): StatusWrite | undefined {
-  const written = facts.recall.writtenStatus;
-  const current = written?.status ?? hostPod.status;
-  if (statusesEqual(current, status)) return undefined;
-  // A merge patch leaves absent keys alone: fields that went away are nulled explicitly.
-  const patch: Record<string, unknown> = { ...status };
-  for (const field of Object.keys(current ?? {})) if (!(field in status)) patch[field] = null;
-  return {
-    patch,
-    status,
-    resourceVersion: written?.resourceVersion ?? hostPod.metadata?.resourceVersion ?? '',
-  };
-}
-
-/** Failed with a reason, containers terminated, and an event: its controller replaces it. */
-function failWith(hostPod: V1Pod, facts: PodFacts, reason: string, message: string): PodAction[] {
-  const status = failedStatus(hostPod, reason, message, {
-    hostIP: facts.hostIP,
-    now: new Date(facts.now).toISOString(),
-  });
-  const write = statusWrite(hostPod, facts, status);
-  return write ? [{ kind: 'refuse', reason, message, write }] : [];
-}
-
-/** Pending with Spillway's condition saying why (and, with `waiting`, containers waiting for that reason). */
-function refuse(
-  hostPod: V1Pod,
-  facts: PodFacts,
-  reason: string,
-  message: string,
-  waiting?: string,
-): PodAction[] {
-  let status = withVerdict(
-    hostPod.status ?? {},
-    { status: 'False', reason, message },
-    new Date(facts.now).toISOString(),
-  );
-  if (waiting) {
-    status = {
-      ...status,
-      containerStatuses: (hostPod.spec?.containers ?? []).map((c) => ({
-        name: c.name,
-        image: c.image ?? '',
-        imageID: '',
-        ready: false,
-        restartCount: 0,
-        started: false,
-        state: { waiting: { reason: waiting, message } },
-      })),
-    };
-  }
-  const write = statusWrite(hostPod, facts, status);
-  return write ? [{ kind: 'refuse', reason, message, write }] : [];
-}
-
-function warning(reason: string, message: string): PodAction {
-  return { kind: 'event', type: 'Warning', reason, message, once: true };
-}
-
-function refOf(pod: V1Pod): ObjectRef {
-  return {
-    namespace: pod.metadata?.namespace ?? '',
-    name: pod.metadata?.name ?? '',
-    uid: pod.metadata?.uid ?? '',
-  };
-}
-
-function deleteDelegate(delegate: V1Pod, why: string, gracePeriodSeconds?: number): PodAction {
-  return {
-    kind: 'deleteDelegate',
-    target: refOf(delegate),
-    why,
-    ...(gracePeriodSeconds !== undefined && gracePeriodSeconds !== null ? { gracePeriodSeconds } : {}),
-  };
-}
-
-function requeue(afterMs: number): PodAction {
-  return { kind: 'requeue', afterMs };
 }

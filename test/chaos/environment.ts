@@ -15,6 +15,8 @@ import { Workload } from './workload.ts';
 export interface ChaosCluster {
   readonly kubeconfig: string;
   readonly server: string;
+  /** The API server's audit log of pod deletions, when it writes one. */
+  readonly auditLog?: string;
   /** Restarts the API server and resolves once it serves (absent where the fixture cannot). */
   readonly restartApiserver?: () => Promise<void>;
   /** Compacts etcd to its current revision (absent where the fixture cannot). */
@@ -82,6 +84,8 @@ export async function prepare(clusters: ChaosClusters, options: PrepareOptions):
       namespace: 'spillway-system',
       host: { kubeconfig: await throughProxy(hostToken, hostProxy, join(dir, 'host.kubeconfig')) },
       kubelet: { address: '127.0.0.1', port: await freePort() },
+      // A port of its own: another Spillway on this machine may hold the default.
+      metrics: { port: await freePort() },
       node: { probeIntervalSeconds: 1, remoteUnreachableGraceSeconds: 5, deleteOnShutdown: true },
       discovery: { enabled: false },
       remotes: [
@@ -98,6 +102,7 @@ export async function prepare(clusters: ChaosClusters, options: PrepareOptions):
   const observer = new Observer({
     hostKubeconfig: clusters.host.kubeconfig,
     remoteKubeconfig: clusters.remote.kubeconfig,
+    remoteAuditLog: clusters.remote.auditLog,
     namespace,
     nodeName,
   });

@@ -7,6 +7,7 @@
 // and says whether the two clusters agree (converged): every live host pod on the virtual node has
 // its delegate in the same phase and readiness, and every delegate has its host pod.
 import { CoreV1Api, KubeConfig, type V1Lease, type V1Node, type V1Pod } from '@kubernetes/client-node';
+import { deletionsOf } from './audit.ts';
 import { ListWatcher } from './watcher.ts';
 
 const HOST_UID = 'spillway.dev/host-pod-uid';
@@ -16,6 +17,8 @@ const HOST_NAME = 'spillway.dev/host-name';
 export interface ObserverOptions {
   readonly hostKubeconfig: string;
   readonly remoteKubeconfig: string;
+  /** The remote API server's audit log of pod deletions: names who deleted a failed pod's delegate. */
+  readonly remoteAuditLog?: string;
   readonly namespace: string;
   readonly nodeName: string;
 }
@@ -57,6 +60,8 @@ export class Observer {
   private readonly regressedUids = new Set<string>();
   private readonly atMostOneViolations: string[] = [];
   private readonly spillwayFailures = new Map<string, string>();
+  /** Host pod UID → why the remote marked its delegate for disruption (its DisruptionTarget condition). */
+  private readonly disruptions = new Map<string, string>();
   private readonly remoteEvents: CoreV1Api;
   private notReadyFlaps = 0;
   private lastReady: string | undefined;
@@ -206,6 +211,9 @@ export class Observer {
     if (set.size > 0) this.liveDelegates.set(hostUid, set);
     else this.liveDelegates.delete(hostUid);
     if (set.size > 1) this.duplicateUids.add(hostUid);
+    const disruption = delegate.status?.conditions?.find((c) => c.type === 'DisruptionTarget');
+    if (disruption?.status === 'True')
+      this.disruptions.set(hostUid, `${disruption.reason}: ${disruption.message}`);
     if (type === 'DELETED' || running(previous) !== running(delegate) || !previous) {
       const namespace = delegate.metadata?.annotations?.[HOST_NAMESPACE];
       const name = delegate.metadata?.annotations?.[HOST_NAME];
@@ -272,18 +280,29 @@ export class Observer {
     return [...this.spillwayFailures.values()];
   }
 
-  /** Adds the remote's own events about the delegate (an eviction by the remote's node lifecycle…). */
+  /**
+   * Adds what the remote says about the delegate: its events, its DisruptionTarget condition (an
+   * eviction by the remote's taint manager, preemption, pod GC) and who deleted it (the audit log).
+   */
   private async explain(uid: string, pod: V1Pod): Promise<void> {
+    const namespace = pod.metadata?.namespace ?? '';
+    const name = pod.metadata?.name ?? '';
     const events = await this.remoteEvents
-      .listNamespacedEvent({
-        namespace: pod.metadata?.namespace ?? '',
-        fieldSelector: `involvedObject.name=${pod.metadata?.name}`,
-      })
+      .listNamespacedEvent({ namespace, fieldSelector: `involvedObject.name=${name}` })
       .catch(() => undefined);
     const said = [...new Set(events?.items.map((e) => `${e.reason}: ${e.message}`) ?? [])].slice(-4);
+    const since = new Date(pod.metadata?.creationTimestamp ?? 0).toISOString();
+    const audit = this.options.remoteAuditLog
+      ? (await deletionsOf(this.options.remoteAuditLog, namespace, name)).filter((d) => d >= since)
+      : [];
+    const disruption = this.disruptions.get(uid);
+    const parts = [
+      ...(said.length ? [`remote events: ${said.join(' | ')}`] : []),
+      ...(disruption ? [`delegate disruption: ${disruption}`] : []),
+      ...(audit.length ? [`remote audit: ${audit.join(' | ')}`] : []),
+    ];
     const failure = this.spillwayFailures.get(uid);
-    if (failure && said.length)
-      this.spillwayFailures.set(uid, `${failure} (remote events: ${said.join(' | ')})`);
+    if (failure && parts.length) this.spillwayFailures.set(uid, `${failure} (${parts.join('; ')})`);
   }
 }
 

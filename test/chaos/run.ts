@@ -2,7 +2,7 @@
 // (.spillway/chaos/), started fresh and removed at the end. Prints the result table, writes it with
 // every figure to bench/results/chaos-<date>.json, and exits non-zero when a goal is missed.
 /* biome-ignore-all lint/suspicious/noConsole: a command-line suite reports on the console */
-import { mkdir, writeFile } from 'node:fs/promises';
+import { cp, mkdir, rm, writeFile } from 'node:fs/promises';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { Command } from 'commander';
@@ -20,6 +20,7 @@ function chaosCluster(cluster: LocalCluster): ChaosCluster {
   return {
     kubeconfig: cluster.kubeconfigPath,
     server: cluster.server,
+    auditLog: cluster.shape.auditPodDeletions ? cluster.auditLogPath : undefined,
     restartApiserver: () => cluster.restart('kube-apiserver'),
     compactEtcd: () => cluster.compact(),
     restartDead: async () => {
@@ -56,7 +57,7 @@ async function main(options: { only?: string; scale: string }): Promise<number> 
   );
   const remote = await LocalCluster.create(
     join(dir, 'clusters', 'chaos-remote'),
-    remoteShape('chaos-remote'),
+    { ...remoteShape('chaos-remote'), auditPodDeletions: true },
     binaries,
   );
   const results: ScenarioResult[] = [];
@@ -93,6 +94,12 @@ async function main(options: { only?: string; scale: string }): Promise<number> 
       await env.stop();
     }
   } finally {
+    // The clusters' own logs (and the remote's audit log) stay beside Spillway's, for the post-mortem.
+    const keep = (cluster: LocalCluster) =>
+      cp(cluster.logDir, join(dir, 'run', 'logs', cluster.name), { recursive: true }).catch(() => {});
+    await Promise.all([host.stop(), remote.stop()]);
+    await rm(join(dir, 'run', 'logs'), { recursive: true, force: true });
+    await Promise.all([keep(host), keep(remote)]);
     await Promise.allSettled([host.destroy(), remote.destroy()]);
   }
   const misses = [...shortfalls(results), ...(aborted ? [`aborted in ${aborted}`] : [])];

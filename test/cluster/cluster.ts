@@ -23,6 +23,20 @@ import { ensureRealNodeArtifacts } from './realnode/artifacts.ts';
 import { type RealNodeState, startRealNode, stopRealNode } from './realnode/node.ts';
 import { type ClusterShape, regionOf } from './shapes.ts';
 
+/** Who deleted or evicted which pod, once per request (the chaos suite explains its failures with it). */
+const AUDIT_POD_DELETIONS = `apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: [RequestReceived]
+rules:
+  - level: Metadata
+    verbs: [delete, deletecollection]
+    resources: [{ group: '', resources: [pods] }]
+  - level: Metadata
+    verbs: [create]
+    resources: [{ group: '', resources: [pods/eviction] }]
+  - level: None
+`;
+
 interface ClusterState {
   readonly shape: ClusterShape;
   ports: ClusterPorts;
@@ -73,6 +87,10 @@ export class LocalCluster {
   }
   get logDir(): string {
     return join(this.dir, 'logs');
+  }
+  /** The API server's audit log of pod deletions (shapes with auditPodDeletions). */
+  get auditLogPath(): string {
+    return join(this.logDir, 'audit.log');
   }
   get caCertPath(): string {
     return join(this.dir, 'pki', 'ca.crt');
@@ -156,6 +174,16 @@ export class LocalCluster {
     }
   }
 
+  private async auditArgs(): Promise<string[]> {
+    const policy = join(this.dir, 'audit-policy.yaml');
+    await writeFile(policy, AUDIT_POD_DELETIONS);
+    return [
+      `--audit-policy-file=${policy}`,
+      `--audit-log-path=${this.auditLogPath}`,
+      '--audit-log-format=json',
+    ];
+  }
+
   private async launch(name: ComponentName, mode: ProcessMode): Promise<void> {
     const pki = await ensureClusterPki(join(this.dir, 'pki'), this.name);
     const spec = componentSpecs({
@@ -167,6 +195,7 @@ export class LocalCluster {
       kubeconfig: this.kubeconfigPath,
       verifyKubeletCertificates: this.state.shape.verifyKubeletCertificates ?? false,
       podCidr: this.state.podCidr,
+      extraApiserverArgs: this.state.shape.auditPodDeletions ? await this.auditArgs() : [],
     }).find((s) => s.name === name);
     if (!spec) throw new Error(`no component ${name}`);
     const { pid } = startProcess({

@@ -23,6 +23,8 @@ export interface ClusterShape {
   readonly realNode?: boolean;
   /** kwok answers exec and logs for every pod that no other rule covers (kwok/answer-every-pod.yaml). */
   readonly answerEveryPod?: boolean;
+  /** The API server writes an audit log of pod deletions and evictions (logs/audit.log): who deleted what. */
+  readonly auditPodDeletions?: boolean;
 }
 
 export const DEFAULT_NODE_RESOURCES = {

@@ -206,10 +206,31 @@ describe('pod mirroring', () => {
     expect(await delegateOf('graceful')).toBeUndefined();
   });
 
-  it('fails the host pod with a reason when its delegate is deleted remotely, and the ReplicaSet replaces it', async () => {
+  it('fails the host pod with a reason once its delegate deleted remotely has stopped, and the ReplicaSet replaces it', async () => {
     const [pod] = await podsWithLabel(host, namespace, 'app=web');
     const name = pod?.metadata?.name as string;
+    // Held Terminating, as on a remote node that does not confirm the kill: it may still run.
+    await remote.core.patchNamespacedPod(
+      { name, namespace, body: { metadata: { finalizers: ['spillway.dev/test-hold'] } } },
+      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+    );
     await remote.core.deleteNamespacedPod({ name, namespace });
+    const terminating = await waitFor('DelegateTerminating event', async () => {
+      const events = await host.core.listNamespacedEvent({
+        namespace,
+        fieldSelector: `involvedObject.name=${name},reason=DelegateTerminating`,
+      });
+      return events.items[0];
+    });
+    expect(terminating.message).toContain('not by Spillway');
+    // Not failed while its delegate may run: its replacement would run beside it.
+    const held = await host.core.readNamespacedPod({ name, namespace });
+    expect(held.status?.phase).toBe('Running');
+    expect(held.metadata?.uid).toBe(pod?.metadata?.uid);
+    await remote.core.patchNamespacedPod(
+      { name, namespace, body: { metadata: { finalizers: null } } },
+      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+    );
     const failed = await waitFor('host pod Failed', async () => {
       const current = await host.core.readNamespacedPod({ name, namespace }).catch(() => undefined);
       return current?.status?.phase === 'Failed' ? current : undefined;

@@ -376,10 +376,19 @@ describe('plan: a running pod', () => {
     expect(patch?.patch).toMatchObject({ spec: { containers: [{ name: 'main', image: 'nginx:2' }] } });
   });
 
-  it('fails the pod when its delegate is deleted in the remote, not by Spillway', () => {
+  it('keeps a pod whose delegate is being deleted in the remote, not by Spillway, until it has stopped', () => {
     const actions = plan(host({ phase: 'Running' }), delegate({ deleting: true }), facts().value);
-    expect(reasonOf(actions)).toBe('DelegateDeleted');
-    expect(find(actions, 'refuse')?.write.status.phase).toBe('Failed');
+    expect(find(actions, 'event')?.reason).toBe('DelegateTerminating');
+    expect(find(actions, 'refuse')).toBeUndefined();
+    expect(find(actions, 'patchDelegate')).toBeUndefined();
+    const phases = actions.flatMap((a) => (a.kind === 'writeStatus' ? [a.write.status.phase] : []));
+    expect(phases).not.toContain('Failed');
+  });
+
+  it('fails the pod when its delegate deleted in the remote has finished', () => {
+    const stopped = delegate({ deleting: true, phase: 'Failed' });
+    const actions = plan(host({ phase: 'Running' }), stopped, facts().value);
+    expect(find(actions, 'writeStatus')?.write.status.phase).toBe('Failed');
   });
 
   it('does not fail the pod for a delete Spillway asked for', () => {
