@@ -25,6 +25,7 @@ export function table(results: readonly ScenarioResult[]): string {
     'terminal regressions',
     'at-most-one violations',
     'convergence p50 / max (s)',
+    'workloads settled p50 / max (s)',
     'NotReady flaps',
     'lease max age (s)',
     'run (s)',
@@ -40,6 +41,7 @@ export function table(results: readonly ScenarioResult[]): string {
     r.regressions,
     r.atMostOne,
     convergence(r.convergence),
+    convergence(r.settled),
     r.notReadyFlaps,
     r.leaseMaxAgeSeconds,
     r.seconds,
@@ -47,7 +49,10 @@ export function table(results: readonly ScenarioResult[]): string {
   return [header, header.map(() => '---'), ...rows].map((row) => `| ${row.join(' | ')} |`).join('\n');
 }
 
-/** What misses the goals: any invariant count above 0, a fault not converged or converged too slowly. */
+/**
+ * What misses the goals: any invariant count above 0, a fault not converged or converged too slowly
+ * (the clusters' agreement; settling also waits on the clusters' own controllers, and is reported).
+ */
 export function shortfalls(results: readonly ScenarioResult[], { throttled = /429/ } = {}): string[] {
   const misses: string[] = [];
   for (const r of results) {

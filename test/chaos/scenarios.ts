@@ -1,6 +1,7 @@
-// The faults, each on the real clusters, with churn around them, and what each run counts. The
-// convergence time of a fault is measured from the moment the fault is over and the churn has stopped
-// to the moment both clusters agree (observer) and every controller has what it asked for.
+// The faults, each on the real clusters, with churn around them, and what each run counts. Two times
+// are measured from the moment a fault is over and the churn has stopped: convergence, until both
+// clusters agree (observer: Spillway has caught up), and settling, until moreover every controller
+// has what it asked for (which also waits on the clusters' own controllers and schedulers recovering).
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ChaosEnvironment } from './environment.ts';
 
@@ -14,8 +15,10 @@ export interface ScenarioResult {
   readonly failedBySpillway: number;
   readonly regressions: number;
   readonly atMostOne: number;
-  /** Seconds, one per fault; null when a fault did not converge within the deadline. */
+  /** Seconds until both clusters agree, one per fault; null when a fault did not converge within the deadline. */
   readonly convergence: (number | null)[];
+  /** Seconds until, moreover, every controller has the pods it wants, one per fault (null: not by the deadline). */
+  readonly settled: (number | null)[];
   readonly notReadyFlaps: number;
   readonly leaseMaxAgeSeconds: number;
   readonly seconds: number;
@@ -56,6 +59,7 @@ interface Run {
   readonly log: (line: string) => void;
   readonly started: number;
   readonly convergence: (number | null)[];
+  readonly settled: (number | null)[];
   readonly notes: Record<string, unknown>;
   faults: number;
   lastChange: number;
@@ -72,6 +76,7 @@ function begin(env: ChaosEnvironment, log: (line: string) => void): Run {
     log,
     started: Date.now(),
     convergence: [],
+    settled: [],
     notes: {},
     faults: 0,
     lastChange: Date.now(),
@@ -107,16 +112,20 @@ const STABLE_MS = 2_000;
 
 /**
  * Waits until both clusters agree and every controller is satisfied, and stays so for STABLE_MS;
- * records the time from the fault (or the last churn) to the start of that agreement. A fault that
- * does not converge by the deadline leaves what still disagrees: its lost pods and orphans.
+ * records the time from the fault (or the last churn) to the start of the clusters' agreement
+ * (convergence) and of that whole state (settled). A fault that does not converge by the deadline
+ * leaves what still disagrees: its lost pods and orphans.
  */
 async function converge(run: Run, faultEnd: number, deadlineMs: number, record = true): Promise<void> {
   const from = Math.max(faultEnd, run.lastChange);
   const deadline = from + deadlineMs;
   const { observer, workload } = run.env;
+  const secondsSince = (at: number) => Math.round((at - from) / 100) / 10;
   let checked = 0;
   let reported = Date.now();
   let agreedSince: number | undefined;
+  let settledSince: number | undefined;
+  let converged: number | undefined;
   for (;;) {
     if (Date.now() - checked > 5_000) {
       checked = Date.now();
@@ -124,26 +133,33 @@ async function converge(run: Run, faultEnd: number, deadlineMs: number, record =
     }
     const problems = observer.disagreements();
     const waiting = problems.length === 0 ? await workload.unsettled().catch((e) => [String(e)]) : [];
-    if (problems.length === 0 && waiting.length === 0) {
-      agreedSince ??= Date.now();
-      if (Date.now() - agreedSince >= STABLE_MS) {
-        const seconds = Math.round((agreedSince - from) / 100) / 10;
-        if (record) run.convergence.push(seconds);
-        run.log(`  ${record ? 'converged' : 'settled before the fault'} in ${seconds} s`);
-        return;
+    agreedSince = problems.length === 0 ? (agreedSince ?? Date.now()) : undefined;
+    settledSince = problems.length === 0 && waiting.length === 0 ? (settledSince ?? Date.now()) : undefined;
+    if (converged === undefined && agreedSince !== undefined && Date.now() - agreedSince >= STABLE_MS) {
+      converged = secondsSince(agreedSince);
+    }
+    if (settledSince !== undefined && Date.now() - settledSince >= STABLE_MS) {
+      const settled = secondsSince(settledSince);
+      const agreed = converged ?? settled;
+      if (record) {
+        run.convergence.push(agreed);
+        run.settled.push(settled);
       }
-    } else {
-      agreedSince = undefined;
+      run.log(
+        `  ${record ? 'converged' : 'settled before the fault'} in ${agreed} s (workloads settled in ${settled} s)`,
+      );
+      return;
     }
     const why = [...problems, ...waiting];
     if (Date.now() > deadline) {
       if (record) {
-        run.convergence.push(null);
+        run.convergence.push(converged ?? null);
+        run.settled.push(null);
         run.orphans += problems.filter((p) => p.endsWith('orphan delegate')).length;
         run.lost.push(...problems.filter((p) => !p.endsWith('orphan delegate')));
       }
       run.problems.push(...why.slice(0, 20).map((w) => (record ? w : `before the fault: ${w}`)));
-      run.log(`  NOT converged after ${deadlineMs / 1000} s: ${why.slice(0, 5).join('; ')}`);
+      run.log(`  NOT settled after ${deadlineMs / 1000} s: ${why.slice(0, 5).join('; ')}`);
       return;
     }
     if (Date.now() - reported > 10_000) {
@@ -189,6 +205,7 @@ function finish(run: Run, name: string): ScenarioResult {
     regressions: counts.regressions,
     atMostOne: counts.atMostOne,
     convergence: run.convergence,
+    settled: run.settled,
     notReadyFlaps: counts.notReadyFlaps,
     leaseMaxAgeSeconds: counts.leaseMaxAgeSeconds,
     seconds: Math.round((Date.now() - run.started) / 1000),

@@ -50,6 +50,7 @@ function expectClean(result: ScenarioResult) {
     atMostOne: result.atMostOne,
   }).toEqual({ duplicates: 0, orphans: 0, lost: 0, failedBySpillway: 0, regressions: 0, atMostOne: 0 });
   expect(result.convergence.every((seconds) => seconds !== null)).toBe(true);
+  expect(result.settled.every((seconds) => seconds !== null)).toBe(true);
 }
 
 describe('chaos (smoke)', () => {
