@@ -52,7 +52,7 @@ export function renderReport(result: ScaleResult): string {
   if (result.bursts.length > 0) {
     out.push(
       '',
-      '**Burst** (pods bound to the virtual node at once; added = host Running − delegate Running, observed):',
+      "**Burst** (pods bound to the virtual node at once; added = host Running − delegate Running, observed; observer delay = the benchmark's own event-loop delay, part of every observed latency):",
       '',
     );
     out.push(
@@ -69,6 +69,7 @@ export function renderReport(result: ScaleResult): string {
           'RSS peak',
           'lease renew p99',
           'longest renew gap',
+          'observer delay p99',
         ],
         result.bursts.flatMap(({ pods, spillway, floor }) => [
           [
@@ -83,6 +84,7 @@ export function renderReport(result: ScaleResult): string {
             `${f(spillway.spillway.peakRssMiB)} MiB`,
             ms(spillway.spillway.lease.latencyMs.p99),
             ms(spillway.spillway.lease.intervalMs.max),
+            ms(spillway.spillway.lease.observerDelayMs?.p99),
           ],
           [
             pods,
@@ -96,6 +98,7 @@ export function renderReport(result: ScaleResult): string {
             '',
             ms(floor?.lease.latencyMs.p99),
             ms(floor?.lease.intervalMs.max),
+            ms(floor?.lease.observerDelayMs?.p99),
           ],
         ]),
       ),
@@ -213,6 +216,7 @@ export function renderReport(result: ScaleResult): string {
       '',
     );
     const leaseP99 = Math.max(...m.spillway.lease.map((l) => l.latencyMs.p99));
+    const observerP99 = Math.max(...m.spillway.lease.map((l) => l.observerDelayMs?.p99 ?? Number.NaN));
     out.push(
       table(
         [
@@ -226,6 +230,7 @@ export function renderReport(result: ScaleResult): string {
           'RSS idle',
           'RSS peak',
           'lease renew p99 (worst node)',
+          'observer delay p99',
         ],
         [
           [
@@ -239,6 +244,7 @@ export function renderReport(result: ScaleResult): string {
             `${f(m.spillway.idleRssMiB)} MiB`,
             `${f(m.spillway.peakRssMiB)} MiB`,
             ms(leaseP99),
+            ms(observerP99),
           ],
         ],
       ),

@@ -4,7 +4,7 @@
 // seconds; only a cleanup that makes no progress at all for ten minutes forces what is left.
 /* biome-ignore-all lint/suspicious/noConsole: a benchmark reports on the console */
 import type { BenchCluster } from './api.ts';
-import { countObjects, deleteIfExists, sleep } from './api.ts';
+import { countObjects, deleteIfExists, inParallel, sleep } from './api.ts';
 import type { SpillwayProcess } from './spillway.ts';
 
 const STUCK_MS = 10 * 60_000;
@@ -73,6 +73,32 @@ export async function forcePods(cluster: BenchCluster, namespaces: readonly stri
   }
 }
 
+async function deletePodsGracefully(cluster: BenchCluster, namespace: string): Promise<void> {
+  const pods: PodRef[] = [];
+  let token: string | undefined;
+  do {
+    const page = await cluster.client.get<{ items: PodRef[]; metadata: { continue?: string } }>(
+      `/api/v1/namespaces/${namespace}/pods`,
+      { query: { limit: 1000, continue: token }, attempts: 10 },
+    );
+    pods.push(...page.items.filter((p) => !p.metadata.deletionTimestamp));
+    token = page.metadata.continue || undefined;
+  } while (token);
+  await inParallel(pods, 16, (pod) =>
+    cluster.client
+      .delete(
+        `/api/v1/namespaces/${namespace}/pods/${pod.metadata.name}`,
+        { preconditions: { uid: pod.metadata.uid } },
+        { attempts: 10 },
+      )
+      .catch(() => {}),
+  );
+}
+
+interface PodRef {
+  metadata: { name: string; uid: string; deletionTimestamp?: string };
+}
+
 /**
  * The host namespaces go (their pods deleted gracefully, finalised by Spillway, which deletes the
  * delegates), then the remote namespaces Spillway created; then Spillway is stopped.
@@ -83,6 +109,10 @@ export async function cleanupWithSpillway(
   namespaces: readonly string[],
   spillway: SpillwayProcess,
 ): Promise<void> {
+  // Each pod is deleted as a user deletes it (its own grace, UID precondition), 16 at a time, before
+  // its namespace: the namespace controller marks them one after another (one DeleteCollection
+  // worker), which at 10,000 pods left thousands unmarked for minutes while Spillway waited for them.
+  for (const namespace of namespaces) await deletePodsGracefully(host, namespace);
   for (const namespace of namespaces) await deleteIfExists(host.client, `/api/v1/namespaces/${namespace}`);
   const finalised = await waitUntilNone(
     'host pods (Spillway finalises them)',

@@ -7,6 +7,7 @@ import { cpus, loadavg, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { createSimulatedNode } from '../../test/cluster/bootstrap.ts';
 import { kubeconfigPathOf, up } from '../../test/cluster/cli.ts';
+import { NO_RESOURCE_METRICS_LABEL } from '../../test/cluster/components.ts';
 import { freePort } from '../../test/cluster/ports.ts';
 import { type BenchCluster, benchCluster, deleteIfExists } from './api.ts';
 import { cleanupWithoutSpillway } from './cleanup.ts';
@@ -78,6 +79,8 @@ export async function prepare(options: BenchOptions): Promise<BenchContext> {
       cpu: '64',
       memory: '256Gi',
       pods: String(NODE_PODS),
+      // KWOK's simulated usage for 10,000 pods, scraped every 10 s, would cost more than the pods.
+      labels: { [NO_RESOURCE_METRICS_LABEL]: 'off' },
     });
   }
   return {

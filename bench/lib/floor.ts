@@ -19,6 +19,7 @@ export class Floor {
   private readonly mirrored = new Set<string>();
   private readonly statused = new Set<string>();
   private renewTimer: NodeJS.Timeout | undefined;
+  private leaseVersion: string | undefined;
   failures = 0;
 
   private constructor(host: BenchCluster, remote: BenchCluster, namespace: string) {
@@ -89,10 +90,26 @@ export class Floor {
       },
     };
     const path = `/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases`;
+    // A Lease is only replaced at a resourceVersion (without one the update is refused): the last one
+    // written, as a kubelet keeps it; read again after a failure.
+    const replace = async (resourceVersion: string) => {
+      const written = await this.host.client.replace<{ metadata: { resourceVersion: string } }>(
+        `${path}/${FLOOR_NODE}`,
+        { ...lease, metadata: { ...lease.metadata, resourceVersion } },
+        { lane: 'heartbeat' },
+      );
+      this.leaseVersion = written.metadata.resourceVersion;
+    };
     try {
-      await this.host.client.replace(`${path}/${FLOOR_NODE}`, lease, { lane: 'heartbeat' });
+      if (this.leaseVersion === undefined) throw new Error('no resourceVersion yet');
+      await replace(this.leaseVersion);
     } catch {
-      await createOrKeep(this.host.client, path, lease).catch(() => {});
+      this.leaseVersion = undefined;
+      const current = await this.host.client
+        .get<{ metadata: { resourceVersion: string } }>(`${path}/${FLOOR_NODE}`, { lane: 'heartbeat' })
+        .catch(() => undefined);
+      if (current) await replace(current.metadata.resourceVersion).catch(() => {});
+      else await createOrKeep(this.host.client, path, lease).catch(() => {});
     }
   }
 

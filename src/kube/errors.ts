@@ -101,6 +101,16 @@ export const isForbidden = (error: unknown): boolean => statusCodeOf(error) === 
 export const isUnauthorized = (error: unknown): boolean => statusCodeOf(error) === 401;
 export const isInvalid = (error: unknown): boolean => statusCodeOf(error) === 422;
 
+/** A create refused because its namespace is being deleted (it will not accept anything new again). */
+export function isNamespaceTerminating(error: unknown): boolean {
+  if (!isForbidden(error)) return false;
+  const status = kubeStatusOf(error);
+  return (
+    status?.details?.causes?.some((cause) => cause.reason === 'NamespaceTerminating') === true ||
+    /because it is being terminated/.test(status?.message ?? '')
+  );
+}
+
 const networkCodes = new Set([
   'ECONNREFUSED',
   'ECONNRESET',

@@ -1,11 +1,13 @@
 // Kubernetes Events, as `kubectl describe` shows them. Repeats of the same event (object, reason,
 // message) within ten minutes update one Event's count instead of creating new objects, as the
 // kubelet's event recorder does. Recording never throws: an event that cannot be written is logged.
+// Events for a namespace being deleted are not attempted for a while after the API server has said
+// so: deleting a namespace of 10,000 pods otherwise costs 10,000 refused writes on the host's budget.
 import { randomBytes } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import type { Logger } from 'pino';
 import type { ClusterClient } from './client.ts';
-import { messageOf } from './errors.ts';
+import { isNamespaceTerminating, messageOf } from './errors.ts';
 
 export interface EventTarget {
   readonly kind: string;
@@ -30,6 +32,10 @@ export class EventRecorder {
   private readonly host: string | undefined;
   private readonly logger: Logger;
   private readonly recent = new LRUCache<string, Recorded>({ max: 4096, ttl: 10 * 60 * 1000 });
+  /** Namespaces the API server said are being deleted; asked again after the TTL (a new one may exist). */
+  private readonly terminating = new LRUCache<string, true>({ max: 1024, ttl: 30 * 1000 });
+  /** Events not written because their namespace was being deleted. */
+  skipped = 0;
 
   constructor(options: { client: ClusterClient; component: string; host?: string; logger: Logger }) {
     this.client = options.client;
@@ -42,6 +48,10 @@ export class EventRecorder {
   async record(target: EventTarget, type: EventType, reason: string, message: string): Promise<void> {
     // Node events live in "default", as the kubelet writes them.
     const namespace = target.namespace ?? 'default';
+    if (this.terminating.has(namespace)) {
+      this.skipped++;
+      return;
+    }
     const key = `${target.kind}/${namespace}/${target.name}/${target.uid ?? ''}/${reason}/${message}`;
     const now = new Date().toISOString();
     const seen = this.recent.get(key);
@@ -85,6 +95,7 @@ export class EventRecorder {
       this.recent.set(key, { name, namespace, count: 1, firstTimestamp: now });
     } catch (error) {
       this.recent.delete(key);
+      if (isNamespaceTerminating(error)) this.terminating.set(namespace, true);
       this.logger.info(
         { reason, object: `${target.kind}/${target.name}`, err: messageOf(error) },
         'could not record event',

@@ -6,7 +6,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { V1Namespace } from '@kubernetes/client-node';
 import type { ClusterClient } from '../kube/client.ts';
-import { isAlreadyExists, isForbidden, isNotFound, kubeStatusOf, messageOf } from '../kube/errors.ts';
+import { isAlreadyExists, isNamespaceTerminating, isNotFound, kubeStatusOf } from '../kube/errors.ts';
 import { LABEL_MANAGED_BY, MANAGED_BY_VALUE } from '../ownership.ts';
 import type { NamespaceEnsurer } from './execute.ts';
 
@@ -39,7 +39,7 @@ export class RemoteNamespaces implements NamespaceEnsurer {
   isGone(error: unknown): boolean {
     const details = kubeStatusOf(error)?.details as { kind?: string } | undefined;
     if (isNotFound(error) && details?.kind === 'namespaces') return true;
-    return isForbidden(error) && /because it is being terminated/.test(messageOf(error));
+    return isNamespaceTerminating(error);
   }
 
   private async create(namespace: string): Promise<void> {

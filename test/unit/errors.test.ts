@@ -4,6 +4,7 @@ import {
   isAlreadyExists,
   isConflict,
   isGone,
+  isNamespaceTerminating,
   isNetworkError,
   isNotFound,
   isRetriable,
@@ -24,6 +25,22 @@ describe('the error vocabulary', () => {
     expect(isNotFound(new Error('reading pod', { cause: apiError(404, 'NotFound') }))).toBe(true);
     expect(isGone(Object.assign(new Error('watch'), { statusCode: 410 }))).toBe(true);
     expect(isTooManyRequests(apiError(429, 'TooManyRequests'))).toBe(true);
+  });
+
+  it('knows a create refused because its namespace is being deleted', () => {
+    const body = JSON.stringify({
+      kind: 'Status',
+      reason: 'Forbidden',
+      code: 403,
+      message:
+        'events "x" is forbidden: unable to create new content in namespace a because it is being terminated',
+      details: { causes: [{ reason: 'NamespaceTerminating', field: 'metadata.namespace' }] },
+    });
+    expect(isNamespaceTerminating(new ApiException(403, 'failed', body, {}))).toBe(true);
+    expect(isNamespaceTerminating(apiError(403, 'Forbidden', 'pods is forbidden: User cannot create'))).toBe(
+      false,
+    );
+    expect(isNamespaceTerminating(apiError(404, 'NotFound'))).toBe(false);
   });
 
   it('tells a conflict from an already-existing object', () => {
