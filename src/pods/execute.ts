@@ -342,6 +342,8 @@ export class PodExecutor {
 
   /** Removes the host pod object once its delegate's fate is known, as a kubelet does (grace 0, UID precondition). */
   private async finalize(hostPod: V1Pod, key: string): Promise<void> {
+    // Remembered like a delegate's delete: until the informer shows the pod gone, it is not asked again.
+    this.options.memory.rememberDelete(hostPod.metadata?.uid);
     try {
       await this.options.host.delete(podPath(hostPod.metadata?.namespace, hostPod.metadata?.name), {
         gracePeriodSeconds: 0,

@@ -119,8 +119,8 @@ export interface PodFacts {
   /** run: mirror; drain: the remote is being removed (delete delegates, then fail host pods). */
   readonly mode: 'run' | 'drain';
   readonly recall: PodRecall;
-  /** When Spillway last asked the remote to delete this delegate (undefined: never). */
-  readonly deleteRequestedAt: (delegateUid: string | undefined) => number | undefined;
+  /** When Spillway last asked to delete this delegate, or to finalise this host pod, by UID (undefined: never). */
+  readonly deleteRequestedAt: (uid: string | undefined) => number | undefined;
   readonly policy: PodPolicy;
   readonly hostIP: string;
   /** The forged delegate. Called only when needed (creating, or the spec may have changed). */

@@ -64,17 +64,27 @@ const UNSUPPORTED_VOLUMES = ['persistentVolumeClaim', 'ephemeral'] as const;
 export const DELETE_REPEAT_MS = 5_000;
 
 export function plan(hostPod: V1Pod | undefined, delegate: V1Pod | undefined, facts: PodFacts): PodAction[] {
-  return withoutRepeatedDeletes(ladder(hostPod, delegate, facts), facts);
+  return withoutRepeatedDeletes(ladder(hostPod, delegate, facts), hostPod, facts);
 }
 
-function withoutRepeatedDeletes(actions: PodAction[], facts: PodFacts): PodAction[] {
+/**
+ * Drops a delete (of a delegate, or the host pod's finalisation) asked for moments ago: the informer
+ * may not show it yet, and asking again only earns a 404 or a conflict.
+ */
+function withoutRepeatedDeletes(
+  actions: PodAction[],
+  hostPod: V1Pod | undefined,
+  facts: PodFacts,
+): PodAction[] {
   let wait = 0;
   const kept = actions.filter((action) => {
-    if (action.kind !== 'deleteDelegate') return true;
-    const askedAt = facts.deleteRequestedAt(action.target.uid);
+    if (action.kind !== 'deleteDelegate' && action.kind !== 'finalize') return true;
+    const uid = action.kind === 'finalize' ? hostPod?.metadata?.uid : action.target.uid;
+    const askedAt = facts.deleteRequestedAt(uid);
     const since = askedAt === undefined ? Number.POSITIVE_INFINITY : facts.now - askedAt;
     // Forcing (grace 0) a delegate asked to go gracefully is a new request, not a repeat.
-    if (since >= DELETE_REPEAT_MS || action.gracePeriodSeconds === 0) return true;
+    if (since >= DELETE_REPEAT_MS || (action.kind === 'deleteDelegate' && action.gracePeriodSeconds === 0))
+      return true;
     wait = Math.max(wait, DELETE_REPEAT_MS - since);
     return false;
   });

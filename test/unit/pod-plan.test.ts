@@ -462,6 +462,18 @@ describe('plan: deletes', () => {
     expect(actions).toEqual([{ kind: 'forget' }, { kind: 'requeue', afterMs: 4000 }]);
   });
 
+  it('does not finalise again a host pod finalised a moment ago (the informer may still show it)', () => {
+    const deleting = host({ phase: 'Running', deleting: { at: NOW + 20_000, grace: 30 } });
+    const uid = deleting.metadata?.uid;
+    const recent = facts({ deleteRequestedAt: (u) => (u === uid ? NOW - 1000 : undefined) }).value;
+    expect(plan(deleting, undefined, recent)).toEqual([
+      { kind: 'forget' },
+      { kind: 'requeue', afterMs: 4000 },
+    ]);
+    const later = facts({ deleteRequestedAt: (u) => (u === uid ? NOW - 6000 : undefined) }).value;
+    expect(kinds(plan(deleting, undefined, later))).toEqual(['forget', 'finalize']);
+  });
+
   it('asks again once the repeat window is over', () => {
     const actions = plan(undefined, delegate(), facts({ deleteRequestedAt: () => NOW - 6000 }).value);
     expect(kinds(actions)).toEqual(['forget', 'deleteDelegate']);
