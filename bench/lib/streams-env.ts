@@ -94,8 +94,8 @@ export async function startStreamsEnv(): Promise<StreamsEnv> {
   const namespace = `bench-streams-${Date.now()}`;
   await host.core.createNamespace({ body: { metadata: { name: namespace } } });
   await remote.core.createNamespace({ body: { metadata: { name: namespace } } });
-  const kwok = await kwokForNamespace(remote, namespace, { logs: '' });
-  const hostKwok = await kwokForNamespace(host, namespace, { logs: '' });
+  const kwok = await kwokForNamespace(remote, namespace, { logs: '', pods: [POD] });
+  const hostKwok = await kwokForNamespace(host, namespace, { logs: '', pods: [FLOOR_POD] });
   const metricsPort = await freePort();
   const spillway = await startSpillwayProcess({
     hostKubeconfig,

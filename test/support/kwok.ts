@@ -26,6 +26,12 @@ export async function kwokForNamespace(
     previousLogs?: string;
     attach?: string;
     forwardTo?: { port: number; target: number };
+    /**
+     * Pods that get rules of their own as well (namespaced, named like the pod): they win over a
+     * cluster-wide rule for every pod (the clusters of `npm run clusters -- up` have one), where kwok
+     * would pick either of two cluster-wide rules.
+     */
+    pods?: readonly string[];
   },
 ): Promise<KwokFixture> {
   const dir = await mkdtemp(join(tmpdir(), `kwok-${namespace}-`));
@@ -51,11 +57,29 @@ export async function kwokForNamespace(
         spec: { selector, ...spec },
       },
     });
-  await create('clusterlogs', 'ClusterLogs', {
+  const logs = {
     logs: [{ logsFile: fixture.logFile, previousLogsFile: fixture.previousLogFile, follow: true }],
-  });
-  await create('clusterexecs', 'ClusterExec', { execs: [{ local: { workDir: dir } }] });
-  await create('clusterattaches', 'ClusterAttach', { attaches: [{ logsFile: fixture.attachFile }] });
+  };
+  const execs = { execs: [{ local: { workDir: dir } }] };
+  const attaches = { attaches: [{ logsFile: fixture.attachFile }] };
+  await create('clusterlogs', 'ClusterLogs', logs);
+  await create('clusterexecs', 'ClusterExec', execs);
+  await create('clusterattaches', 'ClusterAttach', attaches);
+  for (const pod of options.pods ?? []) {
+    for (const [plural, kind, spec] of [
+      ['logs', 'Logs', logs],
+      ['execs', 'Exec', execs],
+      ['attaches', 'Attach', attaches],
+    ] as const) {
+      await remote.custom.createNamespacedCustomObject({
+        group: 'kwok.x-k8s.io',
+        version: 'v1alpha1',
+        namespace,
+        plural,
+        body: { apiVersion: 'kwok.x-k8s.io/v1alpha1', kind, metadata: { name: pod, namespace }, spec },
+      });
+    }
+  }
   if (options.forwardTo) {
     await create('clusterportforwards', 'ClusterPortForward', {
       forwards: [
