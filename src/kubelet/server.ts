@@ -5,8 +5,7 @@
 // is authenticated before anything else is looked at (an anonymous caller learns nothing, not even
 // which pods exist), then authorized; streaming sessions are admitted against the session limits.
 import type { IncomingMessage } from 'node:http';
-import type { Http2SecureServer, ServerHttp2Session } from 'node:http2';
-import { createRequire } from 'node:module';
+import { createSecureServer, type Http2SecureServer, type ServerHttp2Session } from 'node:http2';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
@@ -151,8 +150,7 @@ export class KubeletServer {
     const { certificate, logger } = this.options;
     this.clientCA = this.options.clientCA ?? (await hostClientCA(this.options.host));
     await certificate.start(signal);
-    const http2 = createRequire(import.meta.url)('node:http2') as typeof import('node:http2');
-    const server = http2.createSecureServer(
+    const server = createSecureServer(
       {
         ...this.secureContextOptions(),
         // The API server presents a client certificate; metrics-server and people present tokens.
