@@ -146,7 +146,9 @@ export class Http2Pool {
       secureContext: this.options.secureContext,
       ...this.options.verification,
       ...tlsTarget(this.options.server, this.options.verification.servername),
-      ALPNProtocols: ['h2'],
+      // http/1.1 offered too: a server without h2 (Node's, Go's) refuses a client offering only h2
+      // with a no_application_protocol alert instead of answering without ALPN.
+      ALPNProtocols: ['h2', 'http/1.1'],
     });
     await new Promise<void>((resolve, reject) => {
       socket.once('secureConnect', resolve);
