@@ -164,7 +164,7 @@ export async function fromKubelets(
 
 /** Scrapes one remote kubelet's resource metrics (honouring kwok's per-node metrics path annotation). */
 export async function scrapeKubelet(remote: RemoteCluster, remoteNode: string): Promise<Sample[]> {
-  const path = remote.view.nodes.get(remoteNode)?.metricsPath ?? '/metrics/resource';
+  const path = remote.view.remoteNode(remoteNode)?.metricsPath ?? '/metrics/resource';
   const text = await remote.client.get<string>(`/api/v1/nodes/${remoteNode}/proxy${path}`, {
     attempts: 2,
     timeoutMs: 10_000,

@@ -175,45 +175,67 @@ export function ownDelegatesUse(nodes: readonly RemoteNode[], pods: readonly Rem
   return use;
 }
 
+/** A remote pod as the shared remote view keeps it: whose delegate it is, if any of ours. */
+export interface OwnedPodUsage {
+  readonly nodeName: string | undefined;
+  readonly requests: ResourceList;
+  /** The virtual node (of this host cluster) whose delegate this is; undefined for any other pod. */
+  readonly delegateOf: string | undefined;
+}
+
 /**
- * Pod requests summed per remote node (own delegates and others apart), kept as pods come and go,
- * so that capacity and fit checks read one entry per node and kind instead of every pod: the same
- * sums, in O(nodes).
+ * Pod requests summed per remote node and per owning virtual node, kept as pods come and go, so that
+ * capacity and fit checks read a few entries per node instead of every pod: the same sums, in
+ * O(nodes × virtual nodes). One remote cluster configured as several virtual nodes shares one of
+ * these (one informer of its pods, not one per virtual node).
  */
 export class UsageByNode {
-  private readonly byNode = new Map<string, { own: ResourceList; others: ResourceList }>();
+  /** Remote node → owning virtual node ('' for pods that are not our delegates) → summed requests. */
+  private readonly byNode = new Map<string, Map<string, ResourceList>>();
 
-  add(pod: RemotePodUsage): void {
+  add(pod: OwnedPodUsage): void {
     this.account(pod, 1n);
   }
 
-  remove(pod: RemotePodUsage): void {
+  remove(pod: OwnedPodUsage): void {
     this.account(pod, -1n);
   }
 
-  /** One entry per node and kind, as pods would be: computeCapacity and freeByNode take it as is. */
-  list(): RemotePodUsage[] {
+  /**
+   * As one virtual node sees it, one entry per remote node and kind (its own delegates; everything
+   * else), as pods would be: computeCapacity and freeByNode take it as is.
+   */
+  list(virtualNode: string): RemotePodUsage[] {
     const usage: RemotePodUsage[] = [];
-    for (const [nodeName, { own, others }] of this.byNode) {
-      if (own.size > 0) usage.push({ nodeName, requests: new Map(own), ownDelegate: true });
-      if (others.size > 0) usage.push({ nodeName, requests: new Map(others), ownDelegate: false });
+    for (const [nodeName, byOwner] of this.byNode) {
+      const own = byOwner.get(virtualNode);
+      const others: ResourceList = new Map();
+      for (const [owner, sums] of byOwner) if (owner !== virtualNode) addInto(others, sums);
+      if (own) usage.push({ nodeName, requests: new Map(own), ownDelegate: true });
+      if (others.size > 0) usage.push({ nodeName, requests: others, ownDelegate: false });
     }
     return usage;
   }
 
-  private account(pod: RemotePodUsage, sign: 1n | -1n): void {
+  private account(pod: OwnedPodUsage, sign: 1n | -1n): void {
     if (!pod.nodeName) return;
-    let node = this.byNode.get(pod.nodeName);
-    if (!node) {
-      node = { own: new Map(), others: new Map() };
-      this.byNode.set(pod.nodeName, node);
+    let byOwner = this.byNode.get(pod.nodeName);
+    if (!byOwner) {
+      byOwner = new Map();
+      this.byNode.set(pod.nodeName, byOwner);
     }
-    const sums = pod.ownDelegate ? node.own : node.others;
+    const owner = pod.delegateOf ?? '';
+    let sums = byOwner.get(owner);
+    if (!sums) {
+      sums = new Map();
+      byOwner.set(owner, sums);
+    }
     for (const [name, value] of pod.requests) {
       const sum = (sums.get(name) ?? 0n) + sign * value;
       if (sum === 0n) sums.delete(name);
       else sums.set(name, sum);
     }
-    if (node.own.size === 0 && node.others.size === 0) this.byNode.delete(pod.nodeName);
+    if (sums.size === 0) byOwner.delete(owner);
+    if (byOwner.size === 0) this.byNode.delete(pod.nodeName);
   }
 }

@@ -6,11 +6,13 @@
 import type { V1Node } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import type { Fence } from '../ha/fence.ts';
+import { spillwayUserAgent } from '../kube/client.ts';
 import { messageOf } from '../kube/errors.ts';
 import { ANNOTATION_OWNER, isOwnedBy } from '../node/forge.ts';
 import { LABEL_MANAGED_BY, MANAGED_BY_VALUE } from '../ownership.ts';
 import { forceRemove } from './force.ts';
 import { RemoteCluster, type RemoteContext, type RemoteSpec } from './remote.ts';
+import { RemoteViews } from './views.ts';
 
 /** How a remote leaves service. */
 export interface Retirement {
@@ -27,9 +29,17 @@ export class RemoteRegistry {
   private readonly controller = new AbortController();
   private readonly logger: Logger;
 
-  constructor(context: RemoteContext) {
-    this.context = context;
-    this.logger = context.logger;
+  constructor(context: Omit<RemoteContext, 'views'>) {
+    const { config, logger } = context;
+    const views = new RemoteViews({
+      hostClusterName: config.hostClusterName,
+      logger,
+      qps: config.remoteQps,
+      burst: config.remoteBurst,
+      userAgent: (remote) => spillwayUserAgent(config.hostClusterName, remote),
+    });
+    this.context = { ...context, views };
+    this.logger = logger;
   }
 
   get(name: string): RemoteCluster | undefined {
@@ -38,6 +48,11 @@ export class RemoteRegistry {
 
   list(): RemoteCluster[] {
     return [...this.remotes.values()];
+  }
+
+  /** Remote API servers watched for capacity: one per cluster, however many virtual nodes it backs. */
+  get watchedClusters(): number {
+    return this.context.views.clusters;
   }
 
   /** The remote whose virtual node has this name. */

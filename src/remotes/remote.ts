@@ -21,11 +21,12 @@ import { NodeController } from '../node/controller.ts';
 import { FragmentationGuard } from '../node/fragmentation.ts';
 import { RemoteHealth } from '../node/health.ts';
 import { LeaseHeartbeat } from '../node/lease.ts';
-import { RemoteView } from '../node/remote-view.ts';
+import type { RemoteView } from '../node/remote-view.ts';
 import { PodController } from '../pods/controller.ts';
 import type { HostObjects } from '../pods/host-objects.ts';
 import { TAINT_OUT_OF_SERVICE } from '../pods/plan.ts';
 import type { WorkloadCaches } from '../workloads.ts';
+import type { RemoteViews } from './views.ts';
 
 /** Labels only a virtual node has; a pod's selector on them is dropped from its delegate. */
 const VIRTUAL_NODE_LABEL_KEYS = ['type', 'kubernetes.io/role', 'kubernetes.io/hostname'];
@@ -56,6 +57,8 @@ export interface RemoteContext {
   readonly hostObjects: HostObjects;
   /** The host's Namespaces, Services, claims…, watched once and shared by every remote. */
   readonly workloads: WorkloadCaches;
+  /** Each remote cluster's nodes and pods, watched once however many virtual nodes it backs. */
+  readonly views: RemoteViews;
 }
 
 export class RemoteCluster {
@@ -69,10 +72,12 @@ export class RemoteCluster {
   readonly pods: PodController;
   private readonly controller = new AbortController();
   private readonly logger: Logger;
+  private readonly context: RemoteContext;
 
   constructor(spec: RemoteSpec, context: RemoteContext, fence?: Fence) {
     const { config } = context;
     this.spec = spec;
+    this.context = context;
     this.logger = context.logger.child({ remote: spec.name, node: spec.nodeName });
     // High availability: every write for this remote, to either cluster, is fenced by its Lease.
     const fenced = (client: ClusterClient) => (fence ? fencedClient(client, fence) : client);
@@ -88,11 +93,10 @@ export class RemoteCluster {
       }),
     );
     const enqueueNode = () => this.node.enqueue();
-    this.view = new RemoteView({
-      client: this.client,
-      hostClusterName: config.hostClusterName,
+    this.view = context.views.view({
+      remoteName: spec.name,
       nodeName: spec.nodeName,
-      logger: this.logger,
+      kubeConfig: () => this.spec.kubeConfig,
       onChange: enqueueNode,
     });
     this.health = new RemoteHealth({
@@ -175,6 +179,7 @@ export class RemoteCluster {
   /** A rotated credential for the same remote: swapped into the client, nothing restarts. */
   useCredentials(spec: RemoteSpec): void {
     this.client.useCredentials(spec.kubeConfig);
+    this.context.views.useCredentials(spec.nodeName, spec.kubeConfig);
     this.spec = spec;
     this.logger.info({ source: spec.source }, 'remote cluster credentials replaced without a restart');
   }

@@ -14,6 +14,9 @@ import { waitFor } from '../support/wait.ts';
 const suffix = uniqueSuffix();
 const remoteName = `vn-${suffix}`;
 const nodeName = `spillway-vn-${suffix}`;
+// The same remote cluster configured a second time, as another virtual node (a second share of it).
+const twinRemoteName = `vn-twin-${suffix}`;
+const twinNodeName = `spillway-vn-twin-${suffix}`;
 const namespace = `vn-${suffix}`;
 const host = kube(clusters.host.kubeconfig);
 const remote = kube(clusters.remote.kubeconfig);
@@ -58,6 +61,7 @@ beforeAll(async () => {
     kubeletPort,
     remotes: [
       { name: remoteName, kubeconfig: clusters.remote.kubeconfig, nodeName, labels: { team: 'burst' } },
+      { name: twinRemoteName, kubeconfig: clusters.remote.kubeconfig, nodeName: twinNodeName },
     ],
   });
 });
@@ -65,6 +69,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await spillway?.stop();
   await host.core.deleteNode({ name: nodeName }).catch(() => {});
+  await host.core.deleteNode({ name: twinNodeName }).catch(() => {});
   await remote.core.deleteNamespace({ name: namespace }).catch(() => {});
 });
 
@@ -242,6 +247,56 @@ describe('the virtual node', () => {
     const settled = remoteCluster.node.statusWrites;
     await new Promise((resolve) => setTimeout(resolve, 3000));
     expect(remoteCluster.node.statusWrites).toBe(settled);
+    await remote.core.deleteCollectionNamespacedPod({ namespace, gracePeriodSeconds: 0 });
+  });
+
+  it("watches a remote configured twice once, each node counting the other's delegates as a tenant's", async () => {
+    expect(spillway.registry.watchedClusters).toBe(1);
+    const cpuOf = async (name: string) => allocatable(await host.core.readNode({ name }), 'cpu');
+    const gap = () =>
+      waitFor('both nodes settled', async () => {
+        const [own, twin] = await Promise.all([cpuOf(nodeName), cpuOf(twinNodeName)]);
+        const [ownAgain, twinAgain] = await Promise.all([cpuOf(nodeName), cpuOf(twinNodeName)]);
+        return own === ownAgain && twin === twinAgain ? own - twin : undefined;
+      });
+    await waitFor('twin node registered', () => cpuOf(twinNodeName).catch(() => undefined));
+    await remote.core.createNamespacedPod({
+      namespace,
+      body: {
+        metadata: {
+          name: 'twin-delegate',
+          labels: {
+            'spillway.dev/managed-by': 'spillway',
+            'spillway.dev/host-cluster': 'host',
+            'spillway.dev/virtual-node': nodeName,
+          },
+        },
+        spec: {
+          containers: [{ name: 'main', image: 'busybox', resources: { requests: { cpu: '1500m' } } }],
+        },
+      },
+    });
+    // Only the first node's delegate: the twin subtracts it, the first node does not.
+    await waitFor('twin subtracts the delegate', async () =>
+      (await gap()) === parseQuantity('1500m') ? true : undefined,
+    );
+
+    // The twin handed over: the first node still sees the remote through the view they shared.
+    await spillway.registry.stop(twinRemoteName);
+    expect(spillway.registry.watchedClusters).toBe(1);
+    const before = await waitFor('first node settled', async () => {
+      const cpu = await cpuOf(nodeName);
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      return cpu === (await cpuOf(nodeName)) ? cpu : undefined;
+    });
+    await remote.core.createNamespacedPod({
+      namespace,
+      body: {
+        metadata: { name: 'tenant-after-twin' },
+        spec: { containers: [{ name: 'main', image: 'busybox', resources: { requests: { cpu: '700m' } } }] },
+      },
+    });
+    await waitForAllocatable('cpu', before - parseQuantity('700m'));
     await remote.core.deleteCollectionNamespacedPod({ namespace, gracePeriodSeconds: 0 });
   });
 });

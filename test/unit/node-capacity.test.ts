@@ -3,6 +3,7 @@ import { formatResourceList, parseResourceList } from '../../src/kube/quantity.t
 import {
   computeCapacity,
   isSchedulable,
+  type OwnedPodUsage,
   ownDelegatesUse,
   podRequests,
   type RemoteNode,
@@ -147,16 +148,17 @@ describe('computeCapacity', () => {
   });
 });
 
-describe('UsageByNode (requests summed per node as pods come and go)', () => {
-  it('gives the same capacity, own use and free slots as the pods themselves', () => {
+describe('UsageByNode (requests summed per node and owner as pods come and go)', () => {
+  it('gives each virtual node the same capacity, own use and free slots as the pods themselves', () => {
     let seed = 11;
     const random = (n: number) => {
       seed = (seed * 1103515245 + 12345) % 2 ** 31;
       return seed % n;
     };
     const nodes = [node('a'), node('b'), node('c', { unschedulable: true })];
+    const owners = ['vn-1', 'vn-2', undefined];
     const usage = new UsageByNode();
-    const live = new Map<number, RemotePodUsage>();
+    const live = new Map<number, OwnedPodUsage>();
     for (let step = 0; step < 2000; step++) {
       const id = random(300);
       const previous = live.get(id);
@@ -165,28 +167,40 @@ describe('UsageByNode (requests summed per node as pods come and go)', () => {
         live.delete(id);
       }
       if (random(3) > 0) {
-        const pod: RemotePodUsage = {
+        const pod: OwnedPodUsage = {
           nodeName: random(5) === 0 ? undefined : (['a', 'b', 'c'][random(3)] as string),
           requests: podRequests({
             containers: [{ resources: { requests: { cpu: `${random(500)}m`, memory: `${random(64)}Mi` } } }],
           }),
-          ownDelegate: random(2) === 0,
+          delegateOf: owners[random(3)],
         };
         usage.add(pod);
         live.set(id, pod);
       }
     }
-    const pods = [...live.values()];
-    const summed = usage.list();
-    expect(summed.length).toBeLessThanOrEqual(2 * nodes.length);
-    expect(formatResourceList(computeCapacity({ nodes, pods: summed }).allocatable)).toEqual(
-      formatResourceList(computeCapacity({ nodes, pods }).allocatable),
-    );
-    expect(formatResourceList(ownDelegatesUse(nodes, summed))).toEqual(
-      formatResourceList(ownDelegatesUse(nodes, pods)),
-    );
-    const free = (list: RemotePodUsage[]) =>
-      Object.fromEntries([...freeByNode(nodes, list)].map(([name, l]) => [name, formatResourceList(l)]));
-    expect(free(summed)).toEqual(free(pods));
+    // 'vn-3' has no delegates at all: everything is another tenant's to it.
+    for (const virtualNode of ['vn-1', 'vn-2', 'vn-3']) {
+      const pods: RemotePodUsage[] = [...live.values()].map((p) => ({
+        nodeName: p.nodeName,
+        requests: p.requests,
+        ownDelegate: p.delegateOf === virtualNode,
+      }));
+      const summed = usage.list(virtualNode);
+      expect(summed.length).toBeLessThanOrEqual(2 * nodes.length);
+      expect(formatResourceList(computeCapacity({ nodes, pods: summed }).allocatable)).toEqual(
+        formatResourceList(computeCapacity({ nodes, pods }).allocatable),
+      );
+      // A sum of zero is left out of the running sums; summed pods keep it (0Mi requests): same use.
+      const nonZero = (list: Map<string, bigint>) => new Map([...list].filter(([, v]) => v !== 0n));
+      expect(formatResourceList(ownDelegatesUse(nodes, summed))).toEqual(
+        formatResourceList(nonZero(ownDelegatesUse(nodes, pods))),
+      );
+      const free = (list: RemotePodUsage[]) =>
+        Object.fromEntries([...freeByNode(nodes, list)].map(([name, l]) => [name, formatResourceList(l)]));
+      expect(free(summed)).toEqual(free(pods));
+    }
+    // Every pod removed: nothing is left behind for anyone.
+    for (const pod of live.values()) usage.remove(pod);
+    expect(usage.list('vn-1')).toEqual([]);
   });
 });
