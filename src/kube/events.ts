@@ -4,8 +4,8 @@
 // Events for a namespace being deleted are not attempted for a while after the API server has said
 // so: deleting a namespace of 10,000 pods otherwise costs 10,000 refused writes on the host's budget.
 import { randomBytes } from 'node:crypto';
-import { LRUCache } from 'lru-cache';
 import type { Logger } from 'pino';
+import { boundedLru } from '../lru.ts';
 import type { ClusterClient } from './client.ts';
 import { isNamespaceTerminating, messageOf } from './errors.ts';
 
@@ -31,9 +31,9 @@ export class EventRecorder {
   private readonly component: string;
   private readonly host: string | undefined;
   private readonly logger: Logger;
-  private readonly recent = new LRUCache<string, Recorded>({ max: 4096, ttl: 10 * 60 * 1000 });
+  private readonly recent = boundedLru<string, Recorded>({ limit: 4096, ttl: 10 * 60 * 1000 });
   /** Namespaces the API server said are being deleted; asked again after the TTL (a new one may exist). */
-  private readonly terminating = new LRUCache<string, true>({ max: 1024, ttl: 30 * 1000 });
+  private readonly terminating = boundedLru<string, true>({ limit: 1024, ttl: 30 * 1000 });
   /** Events not written because their namespace was being deleted. */
   skipped = 0;
 

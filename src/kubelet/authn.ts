@@ -7,9 +7,10 @@
 // client's own `auth` lane with a bounded backlog.
 import { createHash } from 'node:crypto';
 import type { TLSSocket } from 'node:tls';
-import { LRUCache } from 'lru-cache';
+import type { LRUCache } from 'lru-cache';
 import type { ClusterClient } from '../kube/client.ts';
 import { messageOf } from '../kube/errors.ts';
+import { boundedLru } from '../lru.ts';
 import type { HttpRequest } from './http.ts';
 import { KubeletError } from './http-errors.ts';
 import { authentications, tokenReviews } from './telemetry.ts';
@@ -52,7 +53,7 @@ function asList(value: string | string[] | undefined): string[] {
 export class FailureBudget {
   private readonly perSecond: number;
   private readonly burst: number;
-  private readonly buckets = new LRUCache<string, { tokens: number; at: number }>({ max: 16_384 });
+  private readonly buckets = boundedLru<string, { tokens: number; at: number }>({ limit: 16_384 });
 
   constructor(perSecond: number, burst: number) {
     if (!(perSecond > 0) || !(burst >= 1)) throw new Error('failure budget: rate and burst must be positive');
@@ -93,7 +94,7 @@ export class Authenticator {
   private readonly host: ClusterClient;
   private readonly budget: FailureBudget;
   private readonly maxPending: number;
-  private readonly accepted = new LRUCache<string, Identity>({ max: 8192, ttl: ACCEPTED_TOKEN_TTL_MS });
+  private readonly accepted = boundedLru<string, Identity>({ limit: 8192, ttl: ACCEPTED_TOKEN_TTL_MS });
   private readonly rejected: LRUCache<string, true>;
   private readonly inFlight = new Map<string, Promise<Identity | undefined>>();
 
@@ -101,8 +102,8 @@ export class Authenticator {
     this.host = host;
     this.budget = new FailureBudget(options.failuresPerSecond, options.failureBurst);
     this.maxPending = options.maxPendingReviews ?? DEFAULT_MAX_PENDING_REVIEWS;
-    this.rejected = new LRUCache<string, true>({
-      max: 16_384,
+    this.rejected = boundedLru<string, true>({
+      limit: 16_384,
       ttl: Math.max(1, options.rejectedTokenCacheSeconds) * 1000,
     });
   }

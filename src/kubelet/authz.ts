@@ -5,9 +5,9 @@
 // Decisions are cached (allowed 5 min, denied 30 s) under a hash of the whole review input, extra
 // included, and concurrent identical reviews share one request.
 import { createHash } from 'node:crypto';
-import { LRUCache } from 'lru-cache';
 import type { ClusterClient } from '../kube/client.ts';
 import { messageOf } from '../kube/errors.ts';
+import { boundedLru } from '../lru.ts';
 import type { Identity } from './authn.ts';
 import { KubeletError } from './http-errors.ts';
 import { accessReviews } from './telemetry.ts';
@@ -84,8 +84,8 @@ export function forbidden(identity: Identity, verb: string, subresources: readon
 
 export class Authorizer {
   private readonly host: ClusterClient;
-  private readonly allowed = new LRUCache<string, true>({ max: 8192, ttl: 5 * 60_000 });
-  private readonly denied = new LRUCache<string, true>({ max: 8192, ttl: 30_000 });
+  private readonly allowed = boundedLru<string, true>({ limit: 8192, ttl: 5 * 60_000 });
+  private readonly denied = boundedLru<string, true>({ limit: 8192, ttl: 30_000 });
   private readonly inFlight = new Map<string, Promise<boolean>>();
 
   constructor(host: ClusterClient) {

@@ -3,7 +3,7 @@
 // stale cache and a fresh write. Each entry is stamped with the host pod's UID, so a namesake (a pod
 // re-created under the same name) never inherits an earlier pod's memory.
 import type { V1PodStatus } from '@kubernetes/client-node';
-import { LRUCache } from 'lru-cache';
+import { boundedLru } from '../lru.ts';
 
 /** What the remote said to a delegate create that calls for a decision (the planner makes it). */
 export type CreateOutcome =
@@ -57,7 +57,7 @@ export class PodMemory {
    * Delegate UIDs Spillway asked the remote to delete. Bounded and expiring in O(1) per operation
    * (the previous scan of the whole map on every insert once it held 10,000 entries was O(n²)).
    */
-  private readonly deleteRequests = new LRUCache<string, number>({ max: 100_000, ttl: DELETE_MEMORY_MS });
+  private readonly deleteRequests = boundedLru<string, number>({ limit: 100_000, ttl: DELETE_MEMORY_MS });
 
   private entry(key: string, uid: string): Entry {
     const existing = this.entries.get(key);

@@ -9,11 +9,11 @@
 // what reconciles have seen, so a restart never loses it. A copy is deleted only if, at that moment,
 // no pod uses it; a delegate's creation waits for a deletion in flight and writes the copy again.
 import type { V1Pod } from '@kubernetes/client-node';
-import { LRUCache } from 'lru-cache';
 import type { Logger } from 'pino';
 import type { ClusterClient } from '../kube/client.ts';
 import { isConflict, isNotFound } from '../kube/errors.ts';
 import { Informer, type InformerEvent, trimMetadata } from '../kube/informer.ts';
+import { boundedLru } from '../lru.ts';
 import { isOwnedObject, LABEL_VIRTUAL_NODE, ownedSelector } from '../ownership.ts';
 import { WorkQueue } from '../queue/workqueue.ts';
 import {
@@ -69,7 +69,7 @@ export class Reflector implements CopyWriter {
   private readonly unusedSince = new Map<string, number>();
   private readonly conflicts = new Map<string, { message: string; at: number }>();
   /** Copies deleted by us, until their informer shows it (so a lagging cache never resurrects them). */
-  private readonly deleted = new LRUCache<string, true>({ max: 10_000, ttl: 10 * 60_000 });
+  private readonly deleted = boundedLru<string, true>({ limit: 10_000, ttl: 10 * 60_000 });
   /** One write or delete at a time per reference: creating a delegate waits for a deletion in flight. */
   private readonly chains = new Map<string, Promise<unknown>>();
   private mode: 'run' | 'drain' = 'run';

@@ -10,11 +10,11 @@
 // dropped and counted, with a warning at most once a minute: events are advisory in Kubernetes, and
 // the host status (which carries the reason) is never dropped.
 import type { CoreV1Event, V1Pod } from '@kubernetes/client-node';
-import { LRUCache } from 'lru-cache';
 import type { Logger } from 'pino';
 import type { ClusterClient } from '../kube/client.ts';
 import type { EventRecorder } from '../kube/events.ts';
 import { Informer } from '../kube/informer.ts';
+import { boundedLru } from '../lru.ts';
 import { TokenBucket } from '../queue/token-bucket.ts';
 import { ANNOTATION_HOST_NAME, ANNOTATION_HOST_NAMESPACE } from './forge.ts';
 
@@ -94,8 +94,8 @@ export type Admission = 'accepted' | 'unchanged' | 'folded' | 'dropped';
 export class EventThrottle {
   private readonly limits: EventMirrorLimits;
   /** Per event: the version last offered and when a version of it was last let through. */
-  private readonly seen = new LRUCache<string, { version: string; admittedAt: number }>({ max: 8192 });
-  private readonly perPod = new LRUCache<string, TokenBucket>({ max: 16384 });
+  private readonly seen = boundedLru<string, { version: string; admittedAt: number }>({ limit: 8192 });
+  private readonly perPod = boundedLru<string, TokenBucket>({ limit: 16384 });
 
   constructor(limits: EventMirrorLimits) {
     this.limits = limits;

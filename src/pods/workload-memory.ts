@@ -2,7 +2,8 @@
 // them: the Secret it just wrote (so the next reconcile does not write it again from a cache that has
 // not seen it yet), TokenRequests that failed (retried with back-off) and names taken by objects that
 // are not ours. Entries are stamped with the host pod's UID and expire on their own.
-import { LRUCache } from 'lru-cache';
+
+import { boundedLru } from '../lru.ts';
 import type { PodSecretView } from './pod-secret.ts';
 
 /** Our write is preferred over a cache that does not show it yet, for at most this long. */
@@ -21,9 +22,9 @@ export interface TokenFailure {
 }
 
 export class WorkloadMemory {
-  private readonly written = new LRUCache<string, Stamped<PodSecretView>>({ max: 100_000 });
-  private readonly failures = new LRUCache<string, Stamped<TokenFailure>>({ max: 100_000, ttl: 10 * 60_000 });
-  private readonly conflicts = new LRUCache<string, Stamped<string>>({ max: 10_000, ttl: 60_000 });
+  private readonly written = boundedLru<string, Stamped<PodSecretView>>({ limit: 100_000 });
+  private readonly failures = boundedLru<string, Stamped<TokenFailure>>({ limit: 100_000, ttl: 10 * 60_000 });
+  private readonly conflicts = boundedLru<string, Stamped<string>>({ limit: 10_000, ttl: 60_000 });
 
   /** The pod's Secret as our last write left it, unless the cache has caught up (or it is too old). */
   podSecret(
