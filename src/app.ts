@@ -27,9 +27,8 @@ import { HostObjects } from './pods/host-objects.ts';
 import { RemoteDiscovery, type RemoteSink } from './remotes/discovery.ts';
 import { RemoteRegistry, type Retirement } from './remotes/registry.ts';
 import type { RemoteSpec } from './remotes/remote.ts';
-import { installBurstWebhook, type RemoteList, startBurstWebhook } from './webhook/burst.ts';
+import type { RemoteList } from './webhook/burst.ts';
 import type { WebhookServer } from './webhook/server.ts';
-import { sharedWebhookAuthority } from './webhook/shared-ca.ts';
 import { workloadCaches } from './workloads.ts';
 
 export class Spillway {
@@ -187,6 +186,9 @@ export class Spillway {
     });
     await this.kubeletServer.start(signal);
     if (config.webhook.enabled) {
+      // Loaded only when enabled: its certificate authority brings @peculiar/x509 (about 14 MiB).
+      const { startBurstWebhook } = await import('./webhook/burst.ts');
+      const { sharedWebhookAuthority } = await import('./webhook/shared-ca.ts');
       const ownership = this.ownershipInstance;
       const remotes: RemoteList = ownership
         ? { list: () => ownership.specs().map((spec) => ({ spec })) }
@@ -221,6 +223,7 @@ export class Spillway {
     const server = this.webhookServer;
     const namespaces = this.hostNamespaces;
     if (!server || !namespaces || !this.config.webhook.install) return;
+    const { installBurstWebhook } = await import('./webhook/burst.ts');
     for (let attempt = 0; !leading.aborted; attempt++) {
       try {
         await installBurstWebhook(

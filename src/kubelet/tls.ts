@@ -9,7 +9,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import type { ClusterClient } from '../kube/client.ts';
 import { messageOf } from '../kube/errors.ts';
-import { certificateSigningRequest, generateKeyPair, selfSignedServingCertificate } from '../tls/pki.ts';
+import { issueSelfSigned, keyAndRequest } from '../tls/issue.ts';
 
 export type ServingMode = 'self-signed' | 'csr' | 'files';
 
@@ -118,8 +118,8 @@ export class ServingCertificate {
     }
     const sans = [...new Set([this.options.address, 'localhost', ...this.options.nodeNames()])];
     if (mode === 'self-signed') {
-      const issued = await selfSignedServingCertificate(this.commonName(), sans, 365);
-      return describe(issued.privateKeyPem, issued.certificatePem);
+      const issued = await issueSelfSigned(this.commonName(), sans, 365);
+      return describe(issued.key, issued.certificate);
     }
     return this.requestFromHost(sans);
   }
@@ -131,8 +131,7 @@ export class ServingCertificate {
   /** A kubelet-serving certificate from the host cluster's signer, as a kubelet with serverTLSBootstrap gets one. */
   private async requestFromHost(sans: string[]): Promise<KeyAndCertificate> {
     const { host, logger } = this.options;
-    const keyPair = await generateKeyPair();
-    const request = await certificateSigningRequest(keyPair, this.commonName(), ['system:nodes'], sans);
+    const { key, request } = await keyAndRequest(this.commonName(), ['system:nodes'], sans);
     const created = await host.create<{ metadata: { name: string } }>(CSR_API, {
       apiVersion: 'certificates.k8s.io/v1',
       kind: 'CertificateSigningRequest',
@@ -175,10 +174,7 @@ export class ServingCertificate {
           `CertificateSigningRequest ${name} ${refused.type.toLowerCase()}: ${refused.message ?? ''}`,
         );
       if (csr.status?.certificate) {
-        return describe(
-          keyPair.privateKeyPem,
-          Buffer.from(csr.status.certificate, 'base64').toString('utf8'),
-        );
+        return describe(key, Buffer.from(csr.status.certificate, 'base64').toString('utf8'));
       }
       if (Date.now() > deadline) {
         throw new Error(

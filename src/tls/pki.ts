@@ -92,8 +92,11 @@ function extendedKeyUsages(usages: readonly CertificateUsage[]): x509.ExtendedKe
 }
 
 function validity(request: { validForDays?: number; notBefore?: Date }): { notBefore: Date; notAfter: Date } {
+  const days = request.validForDays ?? 365;
+  // An invalid date would be encoded as is and make a certificate nobody accepts.
+  if (!(days > 0)) throw new Error(`a certificate must be valid for a positive number of days, not ${days}`);
   const notBefore = request.notBefore ?? new Date(Date.now() - 60 * 60 * 1000);
-  return { notBefore, notAfter: new Date(notBefore.getTime() + (request.validForDays ?? 365) * dayMs) };
+  return { notBefore, notAfter: new Date(notBefore.getTime() + days * dayMs) };
 }
 
 export class CertificateAuthority {
