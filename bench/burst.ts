@@ -24,6 +24,8 @@ export interface BurstOptions {
 
 export interface ProcessFigures {
   readonly idleRssMiB: number;
+  /** Of idleRssMiB, file-backed pages (the node binary's code); absent in older results. */
+  readonly idleFileRssMiB?: number;
   readonly peakRssMiB: number;
   readonly cpuSeconds: number;
 }
@@ -55,6 +57,7 @@ export async function runBurst(context: BenchContext, options: BurstOptions): Pr
   const since = Date.now();
   await sleep(15_000);
   const idleRssMiB = spillway.rssMiB();
+  const idleFileRssMiB = spillway.fileRssMiB();
   const namespace = `bench-${Date.now()}`;
   try {
     await benchNamespace(host, namespace);
@@ -76,6 +79,7 @@ export async function runBurst(context: BenchContext, options: BurstOptions): Pr
       spillway: {
         ...measure(hostTimeline, remoteTimeline),
         idleRssMiB,
+        idleFileRssMiB,
         peakRssMiB: peakMiB,
         cpuSeconds,
         calls,

@@ -16,6 +16,7 @@ export interface MultiResult {
   readonly podsPerNode: number;
   readonly spillway: Mirrored & {
     idleRssMiB: number;
+    idleFileRssMiB?: number;
     peakRssMiB: number;
     cpuSeconds: number;
     calls: ClusterCalls;
@@ -40,6 +41,7 @@ export async function runMulti(
   const since = Date.now();
   await sleep(15_000);
   const idleRssMiB = spillway.rssMiB();
+  const idleFileRssMiB = spillway.fileRssMiB();
   const stamp = Date.now();
   const namespaces = remotes.map((_, i) => `bench-${stamp}-${i}`);
   try {
@@ -89,6 +91,7 @@ export async function runMulti(
       spillway: {
         ...combined(timelines),
         idleRssMiB,
+        idleFileRssMiB,
         peakRssMiB: peakMiB,
         cpuSeconds,
         calls,

@@ -80,7 +80,7 @@ export function renderReport(result: ScaleResult): string {
             ms(spillway.spillway.addedMs.p50),
             ms(spillway.spillway.addedMs.p99),
             f(spillway.spillway.cpuSeconds),
-            `${f(spillway.spillway.idleRssMiB)} MiB`,
+            idleRss(spillway.spillway),
             `${f(spillway.spillway.peakRssMiB)} MiB`,
             ms(spillway.spillway.lease.latencyMs.p99),
             ms(spillway.spillway.lease.intervalMs.max),
@@ -241,7 +241,7 @@ export function renderReport(result: ScaleResult): string {
             ms(m.spillway.addedMs.p50),
             ms(m.spillway.addedMs.p99),
             f(m.spillway.cpuSeconds),
-            `${f(m.spillway.idleRssMiB)} MiB`,
+            idleRss(m.spillway),
             `${f(m.spillway.peakRssMiB)} MiB`,
             ms(leaseP99),
             ms(observerP99),
@@ -331,4 +331,10 @@ function steadyGets(steady: { spillway: { calls: ClusterCalls; pods: number } })
   const { calls, pods } = steady.spillway;
   const gets = (calls.host.gets ?? 0) + (calls.remote.gets ?? 0);
   return `${gets} in all for ${pods} pods (${f(gets / pods, 3)} per pod)`;
+}
+
+/** Idle RSS, with its file-backed share (the node binary's mapped code) where it was measured. */
+function idleRss(figures: { idleRssMiB: number; idleFileRssMiB?: number }): string {
+  const file = figures.idleFileRssMiB;
+  return `${f(figures.idleRssMiB)} MiB${file === undefined ? '' : ` (${f(file)} file-backed)`}`;
 }

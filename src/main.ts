@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --max-semi-space-size=4
+#!/usr/bin/env -S node --max-semi-space-size=4 --optimize-for-size
 // The spillway command line: wiring only; the work lives in the components it starts.
 import { setFlagsFromString } from 'node:v8';
 import { Command } from 'commander';

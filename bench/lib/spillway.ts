@@ -18,7 +18,7 @@ import { stringify } from 'yaml';
 import { NODE_FLAGS } from '../../src/kubelet/runtime-flags.ts';
 import { type BenchCluster, sleep } from './api.ts';
 import { BENCH_NAMESPACE } from './identity.ts';
-import { cpuSeconds, rssBytes } from './process-stats.ts';
+import { cpuSeconds, fileRssBytes, rssBytes } from './process-stats.ts';
 
 export const repoRoot = join(import.meta.dirname, '..', '..');
 export const benchDir = join(repoRoot, '.spillway', 'bench');
@@ -231,6 +231,11 @@ export class SpillwayProcess {
 
   rssMiB(): number {
     return rssBytes(this.pid) / 2 ** 20;
+  }
+
+  /** The file-backed part of its RSS (the node binary's mapped code, mostly). */
+  fileRssMiB(): number {
+    return fileRssBytes(this.pid) / 2 ** 20;
   }
 
   cpuSeconds(): number {
