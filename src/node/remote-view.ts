@@ -117,14 +117,11 @@ export class ClusterView {
     return () => this.listeners.delete(listener);
   }
 
-  get readers(): number {
-    return this.listeners.size;
-  }
-
   get synced(): boolean {
     return this.nodes.hasSynced && this.pods.hasSynced;
   }
 
+  /** The remote answers again: reconnect now rather than after the back-off grown during the outage. */
   wake(): void {
     this.nodes.wake();
     this.pods.wake();
