@@ -1,6 +1,7 @@
 // `npm run bench [-- <benchmark> [options]]`: benchmarks on the local clusters (not timed tests).
 // Without a benchmark name it runs the scale benchmark.
 import { Command, Option } from 'commander';
+import { benchCache } from './cache.ts';
 import { benchMirror } from './mirror.ts';
 import { benchScale, SCENARIOS, type Scenario } from './scale.ts';
 import { benchStreams, SECTIONS, type Section } from './streams.ts';
@@ -116,6 +117,16 @@ program
   .option('--rounds <n>', 'replicas killed, one after another', '3')
   .action(async (options: { rounds: string }) => {
     await benchTakeover({ rounds: Number(options.rounds) });
+  });
+
+program
+  .command('cache')
+  .description(
+    'live heap bytes per cached pod: as decoded, host pod, delegate and capacity-view trims (no cluster)',
+  )
+  .option('--pods <n>', 'pods kept by each cache', '10000')
+  .action(async (options: { pods: string }) => {
+    await benchCache({ pods: Number(options.pods) });
   });
 
 await program.parseAsync();
