@@ -174,7 +174,11 @@ function bytesPerPod(transform: (pod: V1Pod) => unknown, pods: number, gc: () =>
   return Math.round((process.memoryUsage().heapUsed - before) / kept.length);
 }
 
-/** Live heap bytes per pod for `count` pods kept by each cache's transform. */
+/**
+ * Live heap bytes per pod for `options.pods` pods kept by each cache's transform. The caches share
+ * one string table (kube/intern.ts) as in Spillway, so a short string an earlier row interned (a
+ * name, a uid) is not counted again in a later row: the later rows are a little low.
+ */
 export async function benchCache(options: { pods: number }): Promise<void> {
   if (!Number.isInteger(options.pods) || options.pods < 100) throw new Error('--pods: an integer ≥ 100');
   setFlagsFromString('--expose-gc');
