@@ -7,13 +7,13 @@
 // IP and container ID, so nothing is shared that a real cache would not share.
 /* biome-ignore-all lint/suspicious/noConsole: a benchmark reports on the console */
 import { mkdir, writeFile } from 'node:fs/promises';
-import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import type { V1Pod } from '@kubernetes/client-node';
 import { trimPod } from '../src/node/remote-view.ts';
 import { trimDelegate, trimHostPod } from '../src/pods/trim.ts';
+import { machine } from './lib/context.ts';
 import { formatTable } from './lib/stats.ts';
 
 const root = join(import.meta.dirname, '..');
@@ -188,7 +188,7 @@ export async function benchCache(options: { pods: number }): Promise<void> {
     perPod[cache] = bytesPerPod(transform, options.pods, gc);
   const result = {
     date: new Date().toISOString(),
-    machine: { cpus: cpus().length, memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version },
+    machine: machine(),
     pods: options.pods,
     jsonBytesPerPod: apiServerPod(0).length,
     heapBytesPerPod: perPod,
